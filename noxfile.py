@@ -1,0 +1,203 @@
+"""Every developer and CI task of the fuse monorepo. `nox -l` lists them; `nox` runs the CI set.
+
+- ``tests``: one fresh venv per package (and Python), holding only that package, its fuse dependencies and
+  test tools; ``pytest tests/<pkg>``. Torch-free packages run on every Python 3.10-3.13 found; packages that
+  need torch run on 3.11, the interpreter that has the local CPU torch wheel.
+- ``tests_cuda`` (opt-in): ``cuda``-marked tests in the current interpreter, installing nothing.
+- ``lint``, ``types``, ``wheels``: ruff + import contracts, mypy, built-distribution checks.
+- ``bench`` (opt-in): side-by-side benchmarks -> benchmarks/RESULTS.md. ``demo``: the runnable tour.
+- ``bump -- X.Y.Z`` (opt-in): set the version of all five packages and their sibling pins.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "virtualenv"
+nox.options.error_on_missing_interpreters = False  # a missing Python is skipped with a message
+nox.options.sessions = ["lint", "types", "tests", "wheels"]
+
+ROOT = Path(__file__).resolve().parent
+CONSTRAINTS = ROOT / "testing" / "constraints.txt"
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+TORCH_PYTHON = "3.11"  # the interpreter with the local CPU torch wheel (see testing/constraints.txt)
+
+# package -> its fuse dependencies (the DESIGN table)
+PACKAGES: dict[str, list[str]] = {
+    "core": [],
+    "data": ["core"],
+    "eval": ["core"],
+    "dl": ["core", "data", "eval"],
+    "imaging": ["core", "data"],
+}
+NEEDS_TORCH = {"data", "dl", "imaging"}
+SRC_DIRS = [ROOT / "packages" / f"fuse-{pkg}" / "src" for pkg in PACKAGES]
+
+TEST_TOOLS = ["pytest>=8.1", "hypothesis>=6.100"]
+# optional runtime libraries some tests exercise for real (otherwise those tests skip)
+EXTRA_TEST_TOOLS: dict[str, list[str]] = {"core": ["openpyxl", "tqdm"]}
+LINT_TOOLS = ["ruff==0.17.6", "import-linter==2.16"]
+TYPE_TOOLS = ["mypy==2.4.1", "pandas-stubs", "types-tqdm"]
+
+# tests targets: each package, plus `integration` (all five packages together, with torch)
+TEST_MATRIX = [
+    nox.param(python, target, id=f"{python}-{target}", tags=[target])
+    for target in [*PACKAGES, "integration"]
+    for python in ([TORCH_PYTHON] if target in NEEDS_TORCH or target == "integration" else PYTHONS)
+]
+
+
+def _package_dir(pkg: str) -> str:
+    return str(ROOT / "packages" / f"fuse-{pkg}")
+
+
+def _with_dependencies(pkg: str) -> list[str]:
+    ordered: list[str] = []
+    for dep in [*PACKAGES[pkg], pkg]:
+        for sub in [*PACKAGES[dep], dep]:
+            if sub not in ordered:
+                ordered.append(sub)
+    return ordered
+
+
+def _install(session: nox.Session, *args: str) -> None:
+    session.install("--quiet", "-c", str(CONSTRAINTS), *args)
+
+
+def _pythonpath(*extra: Path) -> str:
+    return os.pathsep.join(str(p) for p in [*SRC_DIRS, *extra])
+
+
+@nox.session
+@nox.parametrize(("python", "target"), TEST_MATRIX)
+def tests(session: nox.Session, target: str) -> None:
+    """Run one package's tests in a venv holding only that package and its fuse dependencies."""
+    packages = list(PACKAGES) if target == "integration" else _with_dependencies(target)
+    _install(session, *(_package_dir(pkg) for pkg in packages), *TEST_TOOLS, *EXTRA_TEST_TOOLS.get(target, []))
+    session.run("pytest", f"tests/{target}", "-m", "not cuda", *session.posargs, env={"FUSE_ISOLATED_ENV": "1"})
+
+
+@nox.session(python=False, default=False, tags=["cuda"])
+def tests_cuda(session: nox.Session) -> None:
+    """Run the `cuda`-marked tests in the current interpreter (GPU machines have no registry: nothing is installed).
+
+    Skips without a GPU; fails instead when FUSE_REQUIRE_CUDA=1. The packages are imported from their src dirs.
+    """
+    probe = subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    has_cuda = probe.returncode == 0 and probe.stdout.strip() == "True"
+    if not has_cuda:
+        reason = "torch is not importable" if probe.returncode else "torch sees no CUDA device"
+        if os.environ.get("FUSE_REQUIRE_CUDA") == "1":
+            session.error(f"FUSE_REQUIRE_CUDA=1 but {reason} ({sys.executable})")
+        session.skip(f"no GPU: {reason} ({sys.executable})")
+    session.run(
+        sys.executable, "-m", "pytest", "tests", "-m", "cuda", *session.posargs,
+        env={"PYTHONPATH": _pythonpath(ROOT / "tests" / "support"), "FUSE_REQUIRE_CUDA": "1"},
+        external=True,
+    )  # fmt: skip
+
+
+@nox.session(python=TORCH_PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (lint + format) and the import-linter layering contracts, which must also catch planted violations."""
+    _install(session, *LINT_TOOLS)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports", env={"PYTHONPATH": _pythonpath()})
+    session.run("python", "scripts/verify_import_contracts.py")
+
+
+@nox.session(python=TORCH_PYTHON)
+def types(session: nox.Session) -> None:
+    """mypy over all five src roots (strict for fuse-core), plus the repo's scripts."""
+    _install(session, *TYPE_TOOLS, *TEST_TOOLS, *("-e" + _package_dir(pkg) for pkg in PACKAGES))
+    session.run("mypy", *(str(d) for d in SRC_DIRS))
+    session.run("mypy", "noxfile.py", "scripts", "benchmarks", "tests/support")
+
+
+@nox.session(python=TORCH_PYTHON)
+def wheels(session: nox.Session) -> None:
+    """Build all five wheels and sdists, check their contents, install them and import from outside the repo."""
+    _install(session, "build")
+    dist = Path(session.create_tmp()) / "dist"
+    if dist.exists():
+        for old in dist.iterdir():
+            old.unlink()
+    for pkg in PACKAGES:
+        session.run("python", "-m", "build", "--quiet", "--outdir", str(dist), _package_dir(pkg))
+    wheel_files = {pkg: _check_built_distributions(session, dist, pkg) for pkg in PACKAGES}
+
+    outside = tempfile.mkdtemp(prefix="fuse-wheels-")
+    _install(session, *(str(w) for w in wheel_files.values()))
+    with session.chdir(outside):
+        session.run("python", str(ROOT / "scripts" / "check_installed.py"), *PACKAGES)
+
+    torch_free = Path(outside) / "venv-core-eval"
+    session.run("python", "-m", "venv", str(torch_free))
+    python = str(torch_free / ("Scripts" if os.name == "nt" else "bin") / "python")
+    session.run(
+        python, "-m", "pip", "install", "--quiet", "-c", str(CONSTRAINTS),
+        str(wheel_files["core"]), str(wheel_files["eval"]), external=True,
+    )  # fmt: skip
+    with session.chdir(outside):
+        session.run(python, str(ROOT / "scripts" / "check_installed.py"), "--torch-free", "core", "eval", external=True)
+
+
+def _check_built_distributions(session: nox.Session, dist: Path, pkg: str) -> Path:
+    name = f"fuse_{pkg}"
+    (wheel,) = dist.glob(f"{name}-*.whl")
+    (sdist,) = dist.glob(f"{name}-*.tar.gz")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    problems = []
+    if "fuse/__init__.py" in names:
+        problems.append("ships fuse/__init__.py, which breaks the fuse namespace")
+    if f"fuse/{pkg}/py.typed" not in names:
+        problems.append(f"lacks fuse/{pkg}/py.typed")
+    stray = [n for n in names if not n.startswith((f"fuse/{pkg}/", f"{name}-"))]
+    if stray:
+        problems.append(f"ships files outside fuse/{pkg}/: {stray[:5]}")
+    with tarfile.open(sdist) as archive:
+        members = archive.getnames()
+    if any(m.endswith("src/fuse/__init__.py") for m in members):
+        problems.append("sdist ships src/fuse/__init__.py")
+    if problems:
+        session.error(f"{wheel.name}: " + "; ".join(problems))
+    session.log(f"{wheel.name}: {len(names)} files, namespace-clean, typed; {sdist.name} ok")
+    return wheel
+
+
+@nox.session(python=TORCH_PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Run every benchmark side by side and write benchmarks/RESULTS.md."""
+    _install(session, *(_package_dir(pkg) for pkg in ["core"]), "torch")
+    session.run("python", "benchmarks/run_all.py", *session.posargs)
+
+
+@nox.session(python=TORCH_PYTHON, default=False)
+def demo(session: nox.Session) -> None:
+    """Run the tour in examples/ against freshly installed packages."""
+    _install(session, _package_dir("core"))
+    session.run("python", "examples/core_tour.py")
+
+
+@nox.session(python=False, default=False)
+def bump(session: nox.Session) -> None:
+    """Set one version for all five packages and their exact sibling pins: `nox -s bump -- 0.2.0`."""
+    if len(session.posargs) != 1:
+        session.error("usage: nox -s bump -- X.Y.Z")
+    session.run(sys.executable, "scripts/bump_version.py", session.posargs[0], external=True)

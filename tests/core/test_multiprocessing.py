@@ -1,0 +1,160 @@
+"""run_multiprocessed, run_in_subprocess, get_chunks_ranges, num_available_cores."""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+import time
+
+import pytest
+
+from fuse.core import (
+    WorkerFailedError,
+    get_chunks_ranges,
+    get_from_global_storage,
+    num_available_cores,
+    run_in_subprocess,
+    run_multiprocessed,
+)
+from fuse_test_workers import fail_on_three, process_id, raise_unpicklable, read_global, sleep_inverse, square
+
+CONTEXTS = ["fork", "spawn", "thread"]
+
+
+def test_in_process_run() -> None:
+    assert run_multiprocessed(square, [1, 2, 3]) == [1, 4, 9]
+    iterator = run_multiprocessed(square, range(3), as_iterator=True)
+    assert not isinstance(iterator, list)
+    assert list(iterator) == [0, 1, 4]
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_workers_keep_order(context: str) -> None:
+    assert run_multiprocessed(square, list(range(20)), workers=2, mp_context=context) == [x * x for x in range(20)]  # type: ignore[arg-type]
+
+
+def test_unordered_results_arrive_as_ready() -> None:
+    results = run_multiprocessed(sleep_inverse, [0, 1, 2, 3], workers=2, keep_results_order=False, mp_context="thread")
+    assert sorted(results) == [0, 1, 2, 3]  # type: ignore[arg-type]
+    assert results != [0, 1, 2, 3]
+
+
+def test_workers_run_in_other_processes() -> None:
+    pids = set(run_multiprocessed(process_id, range(8), workers=2, mp_context="fork", chunksize=1))  # type: ignore[arg-type]
+    assert os.getpid() not in pids
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_failure_names_the_argument(workers: int) -> None:
+    with pytest.raises(WorkerFailedError) as info:
+        run_multiprocessed(fail_on_three, [1, 2, 3, 4], workers=workers, mp_context="spawn")
+    message = str(info.value)
+    assert "fail_on_three failed on argument 3" in message
+    assert "three is not allowed (got 3)" in message
+    if workers:
+        assert "worker traceback" in message
+        assert 'raise ValueError(f"three is not allowed' in message
+    else:
+        assert isinstance(info.value.__cause__, ValueError)
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_global_storage_reaches_workers(context: str) -> None:
+    big = list(range(1000))
+    results = run_multiprocessed(
+        read_global,
+        ["big", "big"],
+        workers=2,
+        copy_to_global_storage={"big": big},
+        mp_context=context,  # type: ignore[arg-type]
+    )
+    assert results == [big, big]
+    with pytest.raises(KeyError, match="not in the global storage"):
+        get_from_global_storage("big")  # removed after the run (threads share this process's storage)
+
+
+def test_global_storage_in_process_and_key_clash() -> None:
+    assert run_multiprocessed(read_global, ["k"], copy_to_global_storage={"k": 5}) == [5]
+    outer = run_multiprocessed(read_global, ["k"], copy_to_global_storage={"k": 1}, as_iterator=True)
+    assert next(iter(outer)) == 1
+    with pytest.raises(ValueError, match=r"\['k'\] are already in use"):
+        run_multiprocessed(read_global, ["k"], copy_to_global_storage={"k": 2})
+
+
+def test_debug_single_process_env(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("DEBUG_SINGLE_PROCESS", "1")
+    assert set(run_multiprocessed(process_id, range(4), workers=2)) == {os.getpid()}  # type: ignore[arg-type]
+    assert "DEBUG_SINGLE_PROCESS" in caplog.text
+
+
+def test_progress_bar_without_tqdm(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "tqdm", None)  # makes `import tqdm` fail
+    assert run_multiprocessed(square, [1, 2], verbose=1, desc="squaring") == [1, 4]
+    assert "squaring: 2/2" in capsys.readouterr().err
+
+
+def test_argument_validation() -> None:
+    with pytest.raises(TypeError, match="callable"):
+        run_multiprocessed(5, [1])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="workers"):
+        run_multiprocessed(square, [1], workers=-1)
+    with pytest.raises(ValueError, match="maxtasksperchild"):
+        run_multiprocessed(square, [1], workers=2, mp_context="thread", maxtasksperchild=1)
+
+
+def test_maxtasksperchild_replaces_workers() -> None:
+    pids = run_multiprocessed(process_id, range(6), workers=2, mp_context="fork", maxtasksperchild=1)
+    assert len(set(pids)) == 6  # type: ignore[arg-type]
+
+
+def test_run_in_subprocess() -> None:
+    assert run_in_subprocess(math.factorial, 6) == 720
+    assert run_in_subprocess(process_id, None) != os.getpid()
+    with pytest.raises(ZeroDivisionError) as info:
+        run_in_subprocess(operator.truediv, 1, 0)
+    assert "subprocess traceback" in str(info.value.__cause__)
+    with pytest.raises(RuntimeError, match="Local: local exception class"):
+        run_in_subprocess(raise_unpicklable)
+
+
+def test_run_in_subprocess_timeout_kills_the_child() -> None:
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"did not finish within 0\.5 seconds"):
+        run_in_subprocess(time.sleep, 30, timeout=0.5)
+    assert time.monotonic() - start < 20
+
+
+def test_force_run_in_main_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORCE_RUN_IN_MAIN_PROCESS", "1")
+    assert run_in_subprocess(process_id, None) == os.getpid()
+
+
+def test_get_chunks_ranges() -> None:
+    assert get_chunks_ranges(10, chunk_size=3) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    assert get_chunks_ranges(10, parts=2) == [(0, 5), (5, 10)]
+    assert get_chunks_ranges(12, parts=5) == [(0, 3), (3, 6), (6, 8), (8, 10), (10, 12)]  # FuseMedML gave 4 parts
+    assert get_chunks_ranges(2, parts=5) == [(0, 1), (1, 2)]
+    assert get_chunks_ranges(0, parts=3) == []
+    assert get_chunks_ranges(5, chunk_size=10) == [(0, 5)]
+    for bad in ({"chunk_size": 2, "parts": 2}, {}):
+        with pytest.raises(ValueError, match="exactly one"):
+            get_chunks_ranges(5, **bad)
+    with pytest.raises(ValueError, match="chunk_size must be > 0"):
+        get_chunks_ranges(5, chunk_size=0)
+    with pytest.raises(ValueError, match="parts must be > 0"):
+        get_chunks_ranges(5, parts=0)
+
+
+def test_num_available_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LSB_DJOB_NUMPROC", raising=False)
+    expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert num_available_cores() == expected
+    monkeypatch.setenv("LSB_DJOB_NUMPROC", "3")
+    assert num_available_cores() == 3
+
+
+def test_progress_bar_with_tqdm(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("tqdm")
+    assert run_multiprocessed(square, [1, 2, 3], verbose=1, desc="squaring") == [1, 4, 9]
+    assert "squaring: 100%" in capsys.readouterr().err

@@ -1,0 +1,78 @@
+"""Helpers shared by the tests of every package (on the pytest ``pythonpath``; no torch at import)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.resources
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# The DESIGN table: third-party runtime dependencies, fuse siblings, and fuse packages that must not be imported.
+DISTRIBUTIONS: dict[str, dict[str, set[str]]] = {
+    "core": {"third_party": {"numpy", "pandas"}, "fuse": set(), "forbidden": {"data", "eval", "dl", "imaging"}},
+    "data": {
+        "third_party": {"numpy", "pandas", "torch", "diskcache", "tqdm"},
+        "fuse": {"core"},
+        "forbidden": {"eval", "dl", "imaging"},
+    },
+    "eval": {
+        "third_party": {"numpy", "pandas", "scikit-learn", "statsmodels", "scipy"},
+        "fuse": {"core"},
+        "forbidden": {"data", "dl", "imaging"},
+    },
+    "dl": {"third_party": {"torch", "lightning"}, "fuse": {"core", "data", "eval"}, "forbidden": {"imaging"}},
+    "imaging": {
+        "third_party": {"numpy", "scipy", "torch", "nibabel", "pydicom", "pillow"},
+        "fuse": {"core", "data"},
+        "forbidden": {"dl", "eval"},
+    },
+}
+EXTRAS = {"eval": {"plot": {"matplotlib"}}, "imaging": {"itk": {"simpleitk"}}}
+
+
+def _requirement_name(requirement: str) -> str:
+    match = re.match(r"[A-Za-z0-9_.\-]+", requirement)
+    assert match, requirement
+    return match.group(0).lower().replace("_", "-")
+
+
+def check_distribution(pkg: str) -> None:
+    """Assert the installed ``fuse-<pkg>`` distribution matches the DESIGN table and the repo's layout rules."""
+    module = importlib.import_module(f"fuse.{pkg}")
+    version = importlib.metadata.version(f"fuse-{pkg}")
+    assert module.__version__ == version
+    assert importlib.resources.files(module).joinpath("py.typed").is_file(), f"fuse.{pkg} lacks py.typed"
+
+    requirements = importlib.metadata.requires(f"fuse-{pkg}") or []
+    runtime = [r for r in requirements if "extra ==" not in r]
+    names = {_requirement_name(r) for r in runtime}
+    expected = DISTRIBUTIONS[pkg]
+    assert names == expected["third_party"] | {f"fuse-{dep}" for dep in expected["fuse"]}, runtime
+    for requirement in runtime:
+        if requirement.startswith("fuse-"):
+            assert re.fullmatch(rf"fuse-[a-z]+\s*==\s*{re.escape(version)}", requirement.strip()), (
+                f"sibling pins must be exact and equal to this version: {requirement}"
+            )
+    extras = {}
+    for requirement in requirements:
+        if "extra ==" in requirement:
+            extra = requirement.split("extra ==")[1].strip().strip("'\"")
+            extras.setdefault(extra, set()).add(_requirement_name(requirement))
+    assert extras == EXTRAS.get(pkg, {}), extras
+
+
+def fuse_modules_after_import(pkg: str) -> set[str]:
+    """The top-level fuse packages and the heavy libraries loaded by ``import fuse.<pkg>`` in a fresh interpreter."""
+    code = (
+        f"import sys, fuse.{pkg}\n"
+        "names = {m.split('.')[1] for m in sys.modules if m.startswith('fuse.')}\n"
+        "names |= {m for m in ('torch', 'lightning') if m in sys.modules}\n"
+        "print(' '.join(sorted(names)))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return set(output.split())

@@ -46,7 +46,7 @@ TEST_TOOLS = ["pytest>=8.1", "hypothesis>=6.100"]
 # optional runtime libraries some tests exercise for real (otherwise those tests skip)
 EXTRA_TEST_TOOLS: dict[str, list[str]] = {"core": ["openpyxl", "tqdm"]}
 LINT_TOOLS = ["ruff==0.17.6", "import-linter==2.16"]
-TYPE_TOOLS = ["mypy==2.4.1", "pandas-stubs", "types-tqdm"]
+TYPE_TOOLS = ["mypy==2.4.1", "pandas-stubs", "types-tqdm", "nox==2026.10.20"]
 
 # tests targets: each package, plus `integration` (all five packages together, with torch)
 TEST_MATRIX = [

@@ -75,11 +75,12 @@ def _nested_get(nested: dict[str, Any], path: list[str]) -> Any:
     return node
 
 
-def _nested_set(nested: dict[str, Any], path: list[str], value: Any) -> None:
+def _nested_set(nested: dict[str, Any], path: list[str], value: Any) -> Any:
     node = nested
     for part in path[:-1]:
         node = node.setdefault(part, {})
     node[path[-1]] = value
+    return value
 
 
 def _nested_contains(nested: dict[str, Any], path: list[str]) -> bool:

@@ -27,8 +27,8 @@ def main() -> None:
     for pkg in args.packages:
         module = importlib.import_module(f"fuse.{pkg}")
         location = Path(module.__file__ or "").resolve()
-        if REPO_ROOT in location.parents:
-            sys.exit(f"fuse.{pkg} was imported from the repository ({location}), not from the installed wheel")
+        if (REPO_ROOT / "packages") in location.parents or "site-packages" not in location.parts:
+            sys.exit(f"fuse.{pkg} was imported from {location}, not from an installed wheel in site-packages")
         if not (location.parent / "py.typed").is_file():
             sys.exit(f"fuse.{pkg} is installed without py.typed")
         version = importlib.metadata.version(f"fuse-{pkg}")
@@ -41,9 +41,9 @@ def main() -> None:
 
     import fuse
 
-    for location in fuse.__path__:
-        if (Path(location) / "__init__.py").exists():
-            sys.exit(f"{location} has an __init__.py: fuse is no longer a namespace package")
+    for portion in fuse.__path__:
+        if (Path(portion) / "__init__.py").exists():
+            sys.exit(f"{portion} has an __init__.py: fuse is no longer a namespace package")
 
     if args.torch_free:
         if importlib.util.find_spec("torch") is not None:

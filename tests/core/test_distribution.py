@@ -2,6 +2,8 @@
 
 import importlib.util
 import os
+import re
+from pathlib import Path
 
 import pytest
 
@@ -29,3 +31,11 @@ def test_public_names() -> None:
 def test_no_sibling_or_torch_installed() -> None:
     for name in ("torch", *(f"fuse.{pkg}" for pkg in DISTRIBUTIONS if pkg != "core")):
         assert importlib.util.find_spec(name) is None, f"{name} leaked into fuse-core's test environment"
+
+
+def test_every_public_name_is_exercised_by_a_test() -> None:
+    tests_dir = Path(__file__).resolve().parent
+    sources = "\n".join(path.read_text() for path in tests_dir.glob("test_*.py") if path.name != Path(__file__).name)
+    sources += (tests_dir.parent / "integration" / "test_core_with_torch.py").read_text()
+    untested = [name for name in fuse.core.__all__ if name != "__version__" and not re.search(rf"\b{name}\b", sources)]
+    assert not untested, f"public names with no test: {untested}"

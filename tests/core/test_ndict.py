@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
-from fuse.core import NDict, NestedKeyError
+from fuse.core import NDict, NDictView, NestedKeyError
 
 
 @pytest.fixture
@@ -322,6 +322,7 @@ def test_already_flat_copies_without_flattening() -> None:
 
 def test_is_a_dict_of_keypaths(nested: NDict) -> None:
     assert isinstance(nested, dict)  # as in FuseMedML
+    assert type(nested["b"]) is NDictView
     assert isinstance(nested["b"], NDict)  # a view has the NDict API...
     assert not isinstance(nested["b"], dict)  # ...but is no dict (C code would see it empty)
     assert {**nested} == {"a": 1, "b.c": 2, "b.d": 3, "c": 4}

@@ -58,7 +58,7 @@ def check_distribution(pkg: str) -> None:
             assert re.fullmatch(rf"fuse-[a-z]+\s*==\s*{re.escape(version)}", requirement.strip()), (
                 f"sibling pins must be exact and equal to this version: {requirement}"
             )
-    extras = {}
+    extras: dict[str, set[str]] = {}
     for requirement in requirements:
         if "extra ==" in requirement:
             extra = requirement.split("extra ==")[1].strip().strip("'\"")

@@ -28,7 +28,7 @@ def process_id(_: object) -> int:
 
 
 def sleep_inverse(x: int) -> int:
-    time.sleep(0.05 * (3 - x))
+    time.sleep(0.1 * (3 - x))
     return x
 
 

@@ -518,7 +518,7 @@ class NDict(_NDictMethods, dict[str, Any], metaclass=ABCMeta):  # type: ignore[m
         """All leaf keypaths as a list, in insertion order."""
         return list(self._keys)
 
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
         """Like ``dict.update``; nested mappings are flattened into keypaths."""
         if isinstance(other, Mapping):
             self._merge_mapping("", other)

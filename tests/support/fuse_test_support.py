@@ -76,3 +76,10 @@ def fuse_modules_after_import(pkg: str) -> set[str]:
     )
     output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     return set(output.split())
+
+
+def check_import_is_isolated(pkg: str) -> None:
+    """Assert ``import fuse.<pkg>`` loads that package and none of the fuse packages it must not import."""
+    loaded = fuse_modules_after_import(pkg)
+    assert pkg in loaded, loaded
+    assert not loaded & DISTRIBUTIONS[pkg]["forbidden"], f"import fuse.{pkg} loaded {sorted(loaded)}"

@@ -86,6 +86,7 @@ def _flatten_into(flat: dict[str, Any], prefix: str, mapping: Mapping[str, Any],
     if isinstance(mapping, NDict) and mapping._root() is root:
         mapping = mapping.to_dict()  # a view of the NDict being written: snapshot it first
     for sub_key, value in mapping.items():
+        # the test of _check_key, inlined: this loop builds every sample
         if type(sub_key) is not str or not sub_key or sub_key[0] == "." or sub_key[-1] == "." or ".." in sub_key:
             raise _invalid_key(prefix + sub_key if type(sub_key) is str else sub_key)
         if type(value) not in _LEAF_TYPES and isinstance(value, Mapping):

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from fuse.core import (
     AtomicFileWriter,
     create_dir,
     delete_directory_tree,
+    extract_zip_file,
     load_pickle,
     read_dataframe,
     read_text_file,
@@ -216,3 +218,31 @@ def test_create_and_delete_directories(tmp_path: Path) -> None:
 def test_pickle_protocol_is_highest(tmp_path: Path) -> None:
     path = save_pickle(1, tmp_path / "p.pkl")
     assert Path(path).read_bytes()[1] == pickle.HIGHEST_PROTOCOL
+
+
+# ---------------------------------------------------------------- archives
+def test_extract_zip_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("scans/", "")
+        z.writestr("scans/case_1.txt", "one")
+        z.writestr("labels.csv", "id,label\n1,0\n")
+    extracted = extract_zip_file(archive, tmp_path / "out")  # FuseMedML's progress bar raised here
+    assert sorted(Path(p).relative_to(tmp_path / "out").as_posix() for p in extracted) == [
+        "labels.csv",
+        "scans/case_1.txt",
+    ]
+    assert (tmp_path / "out" / "scans" / "case_1.txt").read_text() == "one"
+    assert "extracting data.zip" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("member", ["../evil.txt", "scans/../../evil.txt", "/tmp/evil.txt"])
+def test_extract_zip_file_refuses_paths_outside_the_destination(tmp_path: Path, member: str) -> None:
+    archive = tmp_path / "bad.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("fine.txt", "ok")
+        z.writestr(member, "evil")
+    with pytest.raises(ValueError, match="points outside"):
+        extract_zip_file(archive, tmp_path / "out", show_progress_bar=False)
+    assert not (tmp_path / "out" / "fine.txt").exists()  # checked before anything is written
+    assert not (tmp_path / "evil.txt").exists()

@@ -9,6 +9,7 @@ atomic file IO, Python-file configs, multiprocessing and timing utilities.
 'case_1'
 """
 
+from fuse.core._archives import extract_zip_file
 from fuse.core._atomic import AtomicFileWriter
 from fuse.core._collate import CollateToBatchList, uncollate
 from fuse.core._config import Config, get_config_function
@@ -92,6 +93,7 @@ __all__ = [
     "create_initial_sample",
     "delete_directory_tree",
     "draw_samples_recursively",
+    "extract_zip_file",
     "get_chunks_ranges",
     "get_config_function",
     "get_extension",

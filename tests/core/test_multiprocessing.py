@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import operator
 import os
+import sys
 import time
 
 import pytest
@@ -89,7 +90,8 @@ def test_debug_single_process_env(monkeypatch: pytest.MonkeyPatch, caplog: pytes
 
 
 def test_progress_bar_without_tqdm(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(__import__("sys").modules, "tqdm", None)  # makes `import tqdm` fail
+    for name in ("tqdm", "tqdm.auto"):  # None in sys.modules makes the import fail, even if tqdm was loaded
+        monkeypatch.setitem(sys.modules, name, None)
     assert run_multiprocessed(square, [1, 2], verbose=1, desc="squaring") == [1, 4]
     assert "squaring: 2/2" in capsys.readouterr().err
 

@@ -6,11 +6,12 @@ import os
 import pickle
 import shutil
 from collections.abc import Callable
-from typing import Any, Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Literal
 
 from fuse.core._atomic import AtomicFileWriter, compressor_for
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: `import fuse.core` stays fast
 
 __all__ = [
     "create_dir",
@@ -83,6 +84,8 @@ def read_text_file(file_path: PathLike) -> str:
 
 
 def _read_csv(path: str, **kwargs: Any) -> pd.DataFrame:
+    import pandas as pd
+
     frame: pd.DataFrame = pd.read_csv(path, **kwargs)
     return frame
 
@@ -92,6 +95,8 @@ def _write_csv(df: pd.DataFrame, f: Any, path: str, **kwargs: Any) -> None:
 
 
 def _read_tsv(path: str, **kwargs: Any) -> pd.DataFrame:
+    import pandas as pd
+
     frame: pd.DataFrame = pd.read_csv(path, sep="\t", **kwargs)
     return frame
 
@@ -101,6 +106,8 @@ def _write_tsv(df: pd.DataFrame, f: Any, path: str, **kwargs: Any) -> None:
 
 
 def _read_pickle(path: str, **kwargs: Any) -> pd.DataFrame:
+    import pandas as pd
+
     frame = pd.read_pickle(path, compression=_pickle_compression(path), **kwargs)
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"{path!r} holds a pickled {type(frame).__name__}, not a DataFrame")
@@ -113,6 +120,8 @@ def _write_pickle(df: pd.DataFrame, f: Any, path: str, **kwargs: Any) -> None:
 
 def _read_excel(path: str, **kwargs: Any) -> pd.DataFrame:
     _require_openpyxl(path)
+    import pandas as pd
+
     frame: pd.DataFrame = pd.read_excel(path, engine="openpyxl", **kwargs)
     return frame
 
@@ -188,6 +197,8 @@ def save_dataframe(df: pd.DataFrame, filename: PathLike, **kwargs: Any) -> None:
 
     Extra keyword arguments go to the pandas writer (e.g. ``index=False``).
     """
+    import pandas as pd
+
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"save_dataframe needs a pandas DataFrame, got {type(df).__name__}")
     path = os.fspath(filename)

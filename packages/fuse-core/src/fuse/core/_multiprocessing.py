@@ -70,12 +70,12 @@ def _raise_failure(worker_func: Callable[[Any], Any], failure: _Failure) -> None
     )
 
 
-def _init_worker(storage: dict[str, Any], limit_threads: bool) -> None:
-    if limit_threads:
-        os.environ["OMP_NUM_THREADS"] = "1"  # for libraries the worker imports later
-        torch = sys.modules.get("torch")  # forked from a parent that imported torch
-        if torch is not None:
-            torch.set_num_threads(1)
+def _init_worker(storage: dict[str, Any]) -> None:
+    """Runs once in every worker process: one compute thread per worker, and the global storage."""
+    os.environ["OMP_NUM_THREADS"] = "1"  # for libraries the worker imports later
+    torch = sys.modules.get("torch")  # forked from a parent that imported torch
+    if torch is not None:
+        torch.set_num_threads(1)
     _global_storage.update(storage)
 
 
@@ -184,10 +184,11 @@ def _run(
         try:
             for argument in progress(args_list, total=total, desc=desc, enabled=verbose > 0):
                 try:
-                    yield worker_func(argument)
+                    result = worker_func(argument)
                 except Exception as error:
                     name = getattr(worker_func, "__qualname__", repr(worker_func))
                     raise WorkerFailedError(f"{name} failed on argument {_short_repr(argument)}: {error}") from error
+                yield result
         finally:
             _remove_globally(storage)
         return
@@ -203,7 +204,7 @@ def _run(
         pool = context.Pool(
             processes=workers,
             initializer=_init_worker,
-            initargs=(storage, True),
+            initargs=(storage,),
             maxtasksperchild=maxtasksperchild,
         )
     try:

@@ -15,6 +15,7 @@ from fuse.core import (
     get_chunks_ranges,
     get_from_global_storage,
     num_available_cores,
+    progress,
     run_in_subprocess,
     run_multiprocessed,
 )
@@ -160,3 +161,14 @@ def test_progress_bar_with_tqdm(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("tqdm")
     assert run_multiprocessed(square, [1, 2, 3], verbose=1, desc="squaring") == [1, 4, 9]
     assert "squaring: 100%" in capsys.readouterr().err
+
+
+def test_progress_passes_items_through_and_reports_on_stderr(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert list(progress(iter("abc"), enabled=False)) == ["a", "b", "c"]
+    assert capsys.readouterr().err == ""
+    for name in ("tqdm", "tqdm.auto"):
+        monkeypatch.setitem(sys.modules, name, None)
+    assert list(progress(range(4), total=4, desc="items")) == [0, 1, 2, 3]
+    assert capsys.readouterr().err.endswith("items: 4/4 (0.0s)\n")

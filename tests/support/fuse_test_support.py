@@ -83,3 +83,17 @@ def check_import_is_isolated(pkg: str) -> None:
     loaded = fuse_modules_after_import(pkg)
     assert pkg in loaded, loaded
     assert not loaded & DISTRIBUTIONS[pkg]["forbidden"], f"import fuse.{pkg} loaded {sorted(loaded)}"
+
+
+def fusemedml_fixtures() -> Path | None:
+    """The FuseMedML eval example inputs: $FUSE_COMPAT_FIXTURES, else ../shared/fixtures/fusemedml-eval."""
+    import os
+
+    candidates = [
+        os.environ.get("FUSE_COMPAT_FIXTURES"),
+        str(REPO_ROOT.parent / "shared" / "fixtures" / "fusemedml-eval"),
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "example1_predictions.csv").is_file():
+            return Path(candidate)
+    return None

@@ -45,6 +45,7 @@ from fuse.core._param_sampler import (
 )
 from fuse.core._paths import add_base_prefix, change_extension, get_extension, get_valid_filename, remove_extension
 from fuse.core._profiling import Profiler, Timer
+from fuse.core._progress import progress
 from fuse.core._sample import (
     INITIAL_SAMPLE_ID_KEY,
     SAMPLE_ID_KEY,
@@ -104,6 +105,7 @@ __all__ = [
     "get_valid_filename",
     "load_pickle",
     "num_available_cores",
+    "progress",
     "read_dataframe",
     "read_text_file",
     "remove_extension",

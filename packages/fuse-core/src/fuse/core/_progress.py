@@ -15,7 +15,11 @@ __all__ = ["progress"]
 def progress(
     iterable: Iterable[T], *, total: int | None = None, desc: str | None = None, enabled: bool = True
 ) -> Iterator[T]:
-    """Iterate ``iterable`` showing progress (tqdm if importable) when ``enabled``."""
+    """Iterate ``iterable`` showing progress when ``enabled``: tqdm if it is installed, else a plain line on stderr.
+
+    >>> list(progress(range(3), enabled=False))
+    [0, 1, 2]
+    """
     if not enabled:
         yield from iterable
         return

@@ -1,8 +1,46 @@
 """fuse-eval: metrics, confidence intervals, model comparison and calibration for medical ML (torch-free).
 
-This distribution is versioned with the rest of fuse; its API arrives with its own issue.
+>>> import pandas as pd
+>>> from fuse.eval import CI, EvaluatorDefault, MetricAUCROC
+>>> data = pd.DataFrame({"id": range(6), "pred": [0.1, 0.4, 0.35, 0.8, 0.7, 0.2], "target": [0, 0, 1, 1, 1, 0]})
+>>> metrics = {"auc": CI(MetricAUCROC(pred="pred", target="target"), stratum="target", num_of_bootstraps=200)}
+>>> results = EvaluatorDefault().eval(ids=None, data=data, metrics=metrics)
+>>> results["metrics.auc.org"]
+0.8888888888888888
 """
 
+from fuse.eval._auc import MetricAUCROC, auc_roc
+from fuse.eval._bootstrap import CI
+from fuse.eval._collector import MetricCollector
+from fuse.eval._evaluator import EvaluatorDefault
+from fuse.eval._group import Filter, GroupAnalysis
+from fuse.eval._metric_base import MetricBase, MetricDefault, MetricWithCollectorBase
+from fuse.eval._multiclass import MetricMultiClassDefault
+from fuse.eval._per_sample import PerSampleData
 from fuse.eval._version import __version__
+from fuse.eval._warnings import UndefinedMetricWarning
 
-__all__ = ["__version__"]
+_PUBLIC_CLASSES: tuple[type, ...] = (
+    MetricAUCROC, CI, MetricCollector, EvaluatorDefault, Filter, GroupAnalysis, MetricBase, MetricDefault,
+    MetricWithCollectorBase, MetricMultiClassDefault, PerSampleData, UndefinedMetricWarning,
+)  # fmt: skip
+for _public in _PUBLIC_CLASSES:
+    _public.__module__ = __name__
+del _public, _PUBLIC_CLASSES
+
+__all__ = [
+    "CI",
+    "EvaluatorDefault",
+    "Filter",
+    "GroupAnalysis",
+    "MetricAUCROC",
+    "MetricBase",
+    "MetricCollector",
+    "MetricDefault",
+    "MetricMultiClassDefault",
+    "MetricWithCollectorBase",
+    "PerSampleData",
+    "UndefinedMetricWarning",
+    "__version__",
+    "auc_roc",
+]

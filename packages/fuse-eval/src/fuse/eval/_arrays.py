@@ -1,0 +1,72 @@
+"""Turning collected values (lists, numpy arrays, torch tensors by duck typing) into columnar numpy arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def to_numpy(value: Any) -> Any:
+    """A tensor-like (``.detach()``/``.cpu()``/``.numpy()``) becomes a numpy array; anything else is returned as is.
+
+    fuse-eval never imports torch: tensors are recognised by their methods.
+    """
+    if isinstance(value, np.ndarray) or not hasattr(value, "numpy"):
+        return value
+    for method in ("detach", "cpu"):
+        if hasattr(value, method):
+            value = getattr(value, method)()
+    return value.numpy()
+
+
+def column(values: Sequence[Any]) -> np.ndarray:
+    """One array for a column of per-sample values: ``(n,)`` for scalars, ``(n, ...)`` for equal-shape arrays,
+    an object array ``(n,)`` for anything ragged.
+    """
+    values = [to_numpy(v) for v in values]
+    if not values:
+        return np.empty(0)
+    if any(isinstance(v, np.ndarray) for v in values):
+        try:
+            return np.stack([np.asarray(v) for v in values])
+        except ValueError:
+            pass
+    else:
+        array = np.asarray(values)
+        if array.ndim == 1 and array.dtype != object:
+            return array
+    ragged = np.empty(len(values), dtype=object)
+    ragged[:] = values
+    return ragged
+
+
+def positions_of(index: pd.Index, ids: Sequence[Hashable] | np.ndarray, what: str) -> np.ndarray:
+    """Positions of ``ids`` in ``index`` (duplicates allowed, as in a bootstrap); unknown ids raise naming them."""
+    wanted = _id_array(ids)
+    found = index.get_indexer(pd.Index(wanted, tupleize_cols=False))
+    missing = found < 0
+    if missing.any():
+        examples = [wanted[i] for i in np.flatnonzero(missing)[:5]]
+        raise KeyError(f"{int(missing.sum())} of {len(found)} requested ids are not in the {what}, e.g. {examples}")
+    return found
+
+
+def id_index(ids: Sequence[Hashable] | np.ndarray, what: str) -> pd.Index:
+    """A pandas index over unique ids (tuples stay whole ids); duplicates raise listing them."""
+    index: pd.Index = pd.Index(_id_array(ids), tupleize_cols=False)
+    if not index.is_unique:
+        duplicated = index[index.duplicated()].unique().tolist()
+        raise ValueError(f"{what} holds duplicated ids ({len(duplicated)}), e.g. {duplicated[:5]}")
+    return index
+
+
+def _id_array(ids: Sequence[Hashable] | np.ndarray) -> np.ndarray:
+    """Ids as a 1-d array without numpy turning tuple ids into 2-d arrays."""
+    if isinstance(ids, np.ndarray) and ids.ndim == 1:
+        return ids
+    array = np.empty(len(ids), dtype=object)
+    array[:] = list(ids)
+    return array

@@ -1,0 +1,148 @@
+"""ROC AUC: the metric, FuseMedML's input conventions, and a kernel that evaluates many bootstraps at once."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn import metrics as sk_metrics
+
+from fuse.eval._multiclass import MetricMultiClassDefault
+from fuse.eval._warnings import UndefinedMetricWarning
+
+__all__ = ["MetricAUCROC", "auc_roc", "auc_roc_resampled"]
+
+# counts matrices are built this many entries at a time (bounded memory for any number of samples)
+_BLOCK_ENTRIES = 1 << 22
+
+
+def binary_scores(
+    pred: Sequence[Any] | np.ndarray, target: Sequence[Any] | np.ndarray, pos_class_index: int = -1
+) -> tuple[np.ndarray, np.ndarray]:
+    """FuseMedML's conventions -> (scores, is_positive) for one class against the rest.
+
+    A scalar prediction per sample (or a vector of length 1) is the probability of class 1; with vectors of
+    class scores, column ``pos_class_index`` is used (the last column when negative).
+    """
+    target = np.asarray(target)
+    scores = np.asarray(pred) if not (isinstance(pred, np.ndarray) and pred.dtype == object) else np.stack(list(pred))
+    if scores.ndim == 1 or (scores.ndim == 2 and scores.shape[1] == 1):
+        return scores.reshape(-1).astype(float), target.reshape(-1) == 1
+    scores = scores.reshape(-1, scores.shape[-1])
+    column = pos_class_index if pos_class_index >= 0 else scores.shape[1] - 1
+    if not 0 <= column < scores.shape[1]:
+        raise ValueError(f"pos_class_index {pos_class_index} is out of range for {scores.shape[1]} class scores")
+    return scores[:, column].astype(float), target.reshape(-1) == column
+
+
+def auc_roc(
+    pred: Sequence[Any] | np.ndarray,
+    target: Sequence[Any] | np.ndarray,
+    sample_weight: Sequence[float] | np.ndarray | None = None,
+    pos_class_index: int = -1,
+    ignore_index: int | None = None,
+    max_fpr: float | None = None,
+) -> float:
+    """ROC AUC of one class against the rest (sklearn ``roc_auc_score``); NaN with a warning when one class is absent.
+
+    >>> auc_roc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
+    0.75
+    """
+    scores, positive = binary_scores(pred, target, pos_class_index)
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float).reshape(-1)
+    if ignore_index is not None:
+        keep = np.asarray(target).reshape(-1) != ignore_index
+        scores, positive = scores[keep], positive[keep]
+        weights = None if weights is None else weights[keep]
+    if positive.all() or not positive.any():
+        warnings.warn(
+            f"ROC AUC is undefined with only {'positive' if positive.any() else 'negative'} samples "
+            f"({len(positive)} samples); returning NaN",
+            UndefinedMetricWarning,
+            stacklevel=2,
+        )
+        return float("nan")
+    return float(sk_metrics.roc_auc_score(positive, scores, sample_weight=weights, max_fpr=max_fpr))
+
+
+def auc_roc_resampled(scores: np.ndarray, positive: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """AUC of every resampling at once: ``rows[r]`` holds positions into ``scores``; returns one AUC per row.
+
+    Equal to ``roc_auc_score(positive[row], scores[row])`` per row (ties count one half), but computed as a
+    Mann-Whitney statistic from integer multiplicities: every sample maps to a (tie group, class) bin, one
+    ``bincount`` per block counts the bins of all its rows, and the rest works on groups, not samples.
+    Memory stays bounded (blocks of rows). A row with a single class present gives NaN.
+    """
+    n = len(scores)
+    order = np.argsort(scores, kind="mergesort")
+    group_of_sorted = np.concatenate(([0], np.cumsum(np.diff(scores[order]) != 0)))
+    groups = int(group_of_sorted[-1]) + 1 if n else 0
+    bin_of = np.empty(n, dtype=np.int64)
+    bin_of[order] = group_of_sorted * 2 + positive[order]  # even bins: negatives, odd: positives
+    result = np.empty(len(rows))
+    block = max(1, _BLOCK_ENTRIES // max(n, 1))
+    for first in range(0, len(rows), block):
+        chunk = rows[first : first + block]
+        offsets = (np.arange(len(chunk), dtype=np.int64) * (2 * groups))[:, None]
+        binned = np.bincount((bin_of[chunk] + offsets).ravel(), minlength=len(chunk) * 2 * groups)
+        binned = binned.reshape(len(chunk), groups, 2).astype(float)
+        neg_groups, pos_groups = binned[:, :, 0], binned[:, :, 1]
+        negatives_below = np.cumsum(neg_groups, axis=1) - neg_groups
+        numerator = (pos_groups * (negatives_below + 0.5 * neg_groups)).sum(axis=1)
+        denominator = pos_groups.sum(axis=1) * neg_groups.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            result[first : first + len(chunk)] = np.where(denominator > 0, numerator / denominator, np.nan)
+    return result
+
+
+class MetricAUCROC(MetricMultiClassDefault):
+    """ROC AUC (FuseMedML's ``MetricAUCROC``): binary, or one-vs-rest per class with ``macro_avg``.
+
+    ``pred`` is a key holding a probability per sample (binary) or a vector of class scores; ``target`` holds
+    class indices. Without ``class_names`` and with vectors, the last column is the positive class.
+    Bootstraps (``CI``) of this metric are computed for all resamplings at once.
+
+    >>> import numpy as np
+    >>> metric = MetricAUCROC(pred="pred", target="target")
+    >>> metric.collect({"id": [0, 1, 2, 3], "pred": np.array([0.1, 0.4, 0.35, 0.8]), "target": [0, 0, 1, 1]})
+    >>> metric.eval()
+    0.75
+    """
+
+    def __init__(
+        self,
+        pred: str,
+        target: str,
+        class_names: Sequence[str] | None = None,
+        max_fpr: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            pred=pred, target=target, metric_func=auc_roc, class_names=class_names, max_fpr=max_fpr, **kwargs
+        )
+        self._max_fpr = max_fpr
+
+    def eval_resampled(self, results: Mapping[str, Any] | None, ids: np.ndarray, rows: np.ndarray) -> list[Any]:
+        arguments = self._extract_arguments(results, ids)
+        plain = set(arguments) <= {"pred", "target"} and self._max_fpr is None
+        if not plain:  # sample weights, ignore_index, partial AUC: evaluate row by row
+            return super().eval_resampled(results, ids, rows)
+        pred, target = arguments["pred"], arguments["target"]
+        classes = [-1] if self._class_names is None else list(range(len(self._class_names)))
+        per_class = []
+        for pos_class_index in classes:
+            scores, positive = binary_scores(pred, target, pos_class_index)
+            per_class.append(auc_roc_resampled(scores, positive, rows))
+        undefined = np.isnan(np.stack(per_class)).any(axis=0)
+        if undefined.any():
+            warnings.warn(
+                f"ROC AUC is undefined (one class absent) in {int(undefined.sum())} of {len(rows)} resamplings; "
+                "they are NaN",
+                UndefinedMetricWarning,
+                stacklevel=2,
+            )
+        if self._class_names is None:
+            return [float(v) for v in per_class[0]]
+        return [self.combine_classes([float(values[r]) for values in per_class]) for r in range(len(rows))]

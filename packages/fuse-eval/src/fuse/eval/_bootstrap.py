@@ -1,0 +1,161 @@
+"""Bootstrap confidence intervals (``CI``), drawing exactly FuseMedML's resampling indices."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from fuse.core import progress
+from fuse.eval._metric_base import Ids, MetricBase, MetricWithCollectorBase
+
+__all__ = ["CI", "bootstrap_rows", "confidence_interval"]
+
+CI_METHODS = ("PERCENTILE", "NORMAL", "PIVOTAL")
+_ROWS_PER_BLOCK_ENTRIES = 1 << 22
+
+
+def bootstrap_rows(strata: np.ndarray, num_of_bootstraps: int, rnd_seed: int) -> Iterator[np.ndarray]:
+    """Blocks of resampling rows (positions into the evaluated ids), drawn exactly as FuseMedML draws them.
+
+    ``np.random.RandomState(rnd_seed)``; for each bootstrap, for each stratum in ``np.unique`` order:
+    ``randint(0, n_s, size=n_s)`` picks positions within the stratum (with replacement). A row holds the
+    same multiset of positions as FuseMedML's resampled ids, stratum after stratum (FuseMedML interleaves
+    them in the original order; no metric of a resample depends on that order). Blocks keep memory bounded.
+    """
+    rnd = np.random.RandomState(rnd_seed)
+    n = len(strata)
+    members = [np.flatnonzero(strata == value) for value in np.unique(strata)]
+    slices = np.cumsum([0] + [len(m) for m in members])
+    block = max(1, _ROWS_PER_BLOCK_ENTRIES // max(n, 1))
+    done = 0
+    while done < num_of_bootstraps:
+        size = min(block, num_of_bootstraps - done)
+        rows = np.empty((size, n), dtype=np.int64)
+        for row in rows:
+            for positions, start, end in zip(members, slices[:-1], slices[1:], strict=True):
+                np.take(positions, rnd.randint(0, end - start, size=end - start), out=row[start:end])
+        yield rows
+        done += size
+
+
+def confidence_interval(method: str, original: float, samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    """(lower, upper) bounds of a bootstrap confidence interval, with FuseMedML's formulas.
+
+    PERCENTILE: the sorted samples at ``floor(a*n)`` and ``floor((1-a)*n)``, ``a = (1 - confidence/100) / 2``;
+    NORMAL: ``original -/+ z(a) * std``; PIVOTAL: ``2*original - upper``, ``2*original - lower``.
+    """
+    alpha = (1 - confidence / 100.0) / 2.0
+    if method == "NORMAL":
+        spread = float(stats.norm.isf(alpha) * np.std(samples))
+        return original - spread, original + spread
+    ordered = np.sort(samples)
+    n = len(ordered)
+    low = float(ordered[int(np.floor(alpha * n))])
+    high = float(ordered[min(int(np.floor((1 - alpha) * n)), n - 1)])
+    if method == "PERCENTILE":
+        return low, high
+    return 2 * original - high, 2 * original - low
+
+
+class CI(MetricWithCollectorBase):
+    """Bootstrap confidence interval of another metric (FuseMedML's ``CI``, same resampling, same numbers).
+
+    The result (per key for dict results) is ``{"org", "mean", "std", "conf_interval", "conf_lower",
+    "conf_upper"}``. Resampling is stratified by the collected ``stratum`` key when given. Metrics with a
+    vectorised form (e.g. ``MetricAUCROC``) evaluate all resamplings at once; others are evaluated one
+    resampling at a time. An error in any resampling raises.
+
+    :param metric: the metric to bootstrap.
+    :param stratum: key holding the stratum of each sample (e.g. the target), or ``None``.
+    :param num_of_bootstraps: number of resamplings.
+    :param rnd_seed: seed of the ``np.random.RandomState`` that draws them.
+    :param conf_interval: confidence level in percent.
+    :param ci_method: ``"PERCENTILE"``, ``"NORMAL"`` or ``"PIVOTAL"``.
+    :param verbose: show a progress bar.
+    """
+
+    def __init__(
+        self,
+        metric: MetricBase,
+        stratum: str | None = None,
+        num_of_bootstraps: int = 10000,
+        rnd_seed: int = 1234,
+        conf_interval: float = 95,
+        ci_method: str = "PERCENTILE",
+        verbose: bool = False,
+        **super_kwargs: Any,
+    ) -> None:
+        if ci_method not in CI_METHODS:
+            raise ValueError(f"ci_method must be one of {CI_METHODS}, got {ci_method!r}")
+        if not 0 < conf_interval < 100:
+            raise ValueError(f"conf_interval is a percentage in (0, 100), got {conf_interval!r}")
+        if num_of_bootstraps < 1:
+            raise ValueError(f"num_of_bootstraps must be >= 1, got {num_of_bootstraps!r}")
+        super().__init__(stratum=stratum, **super_kwargs)
+        self._metric = metric
+        self._num_of_bootstraps = num_of_bootstraps
+        self._rnd_seed = rnd_seed
+        self._conf_interval = conf_interval
+        self._ci_method = ci_method
+        self._verbose = verbose
+
+    def collect(self, batch: Mapping[str, Any]) -> None:
+        self._metric.collect(batch)
+        super().collect(batch)
+
+    def set(self, data: pd.DataFrame) -> None:
+        self._metric.set(data)
+        super().set(data)
+
+    def reset(self) -> None:
+        self._metric.reset()
+        super().reset()
+
+    def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> dict[str, Any]:
+        if ids is None:
+            ids = self._collector.get_ids()
+        if ids is None:
+            raise ValueError("CI needs sample ids to resample: add an 'id' key (or data.sample_id) to the data")
+        id_array = np.empty(len(ids), dtype=object)
+        id_array[:] = list(ids)
+        data = self._collector.get(id_array)
+        strata = np.asarray(data["stratum"]) if "stratum" in data else np.ones(len(id_array))
+        original = self._metric.eval(results, id_array)
+
+        samples: list[Any] = []
+        blocks = bootstrap_rows(strata, self._num_of_bootstraps, self._rnd_seed)
+        block_count = -(-self._num_of_bootstraps // max(1, _ROWS_PER_BLOCK_ENTRIES // max(len(id_array), 1)))
+        for rows in progress(blocks, total=block_count, desc="bootstrap", enabled=self._verbose):
+            samples.extend(self._metric.eval_resampled(results, id_array, rows))
+
+        if isinstance(original, Mapping):
+            return {key: self._stats(value, [s[key] for s in samples]) for key, value in original.items()}
+        if _is_number(original):
+            stats_of_value: dict[str, Any] = self._stats(original, samples)
+            return stats_of_value
+        raise TypeError(
+            f"CI needs a metric returning a number or a dict of numbers; {type(self._metric).__name__} returned "
+            f"{type(original).__name__}"
+        )
+
+    def _stats(self, original: Any, samples: list[Any]) -> Any:
+        if not _is_number(original):
+            return original  # e.g. a curve or a count table inside a dict result: kept as computed
+        values = np.asarray(samples, dtype=float)
+        lower, upper = confidence_interval(self._ci_method, float(original), values, self._conf_interval)
+        return {
+            "org": original,
+            "mean": float(np.mean(values)),
+            "std": float(np.std(values)),
+            "conf_interval": self._conf_interval,
+            "conf_lower": lower,
+            "conf_upper": upper,
+        }
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)

@@ -1,0 +1,190 @@
+"""``MetricCollector``: gathers the values a metric needs, once, into columnar numpy arrays indexed by id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fuse.core import NDict, uncollate
+from fuse.eval._arrays import column, id_index, positions_of, to_numpy
+from fuse.eval._metric_base import Ids, MetricBase
+
+__all__ = ["MetricCollector"]
+
+GatherFunc = Callable[[dict[str, list[Any]]], dict[str, list[Any]]]
+
+
+class MetricCollector(MetricBase):
+    """Collects ``name -> key`` values from batches (``collect``) or a DataFrame (``set``), and the sample ids.
+
+    Values are kept as one numpy array per name; ids are indexed once, so ``get(ids)`` (any order, repeats
+    allowed, as in a bootstrap) is a single fancy-indexing step.
+
+    :param pre_collect_process_func: ``f(sample: NDict) -> NDict`` applied to every sample before picking keys.
+    :param post_collect_process_func: ``f(**picked) -> dict | value`` applied to every sample's picked values;
+        its dict (or ``{"post_args": value}``) is what gets collected.
+    :param batch_pre_collect_process_func: ``f(batch) -> batch`` applied to every batch.
+    :param batch_post_collect_process_func: ``f(**picked_batch) -> dict`` applied to every batch's picked values.
+    :param post_keys_to_collect: the names a post-collect function returns (default: all of them).
+    :param collect_distributed: apply ``gather_func`` to every batch (distributed training).
+    :param collect_ids: collect ids from the first of ``id``, ``data.sample_id``, ``sample_id`` present.
+    :param gather_func: ``f({name: list of local values, "id": ids}) -> same, gathered from all ranks``;
+        fuse-dl provides one for DDP, so this package never imports torch.
+    :param keys_to_collect: ``name=key`` pairs, e.g. ``pred="model.output.head_0"``.
+
+    >>> collector = MetricCollector(pred="pred", target="target")
+    >>> collector.collect({"id": ["a", "b"], "pred": [0.2, 0.9], "target": [0, 1]})
+    >>> collector.get(["b", "b", "a"])["pred"].tolist()
+    [0.9, 0.9, 0.2]
+    """
+
+    DEFAULT_ID_KEYS = ("id", "data.sample_id", "sample_id")
+
+    def __init__(
+        self,
+        pre_collect_process_func: Callable[[NDict], Any] | None = None,
+        post_collect_process_func: Callable[..., Any] | None = None,
+        batch_pre_collect_process_func: Callable[[NDict], Any] | None = None,
+        batch_post_collect_process_func: Callable[..., Any] | None = None,
+        post_keys_to_collect: Sequence[str] | None = None,
+        collect_distributed: bool = True,
+        collect_ids: bool = True,
+        gather_func: GatherFunc | None = None,
+        **keys_to_collect: str,
+    ) -> None:
+        self._pre = pre_collect_process_func
+        self._post = post_collect_process_func
+        self._batch_pre = batch_pre_collect_process_func
+        self._batch_post = batch_post_collect_process_func
+        self._post_keys = list(post_keys_to_collect) if post_keys_to_collect is not None else None
+        self._collect_distributed = collect_distributed
+        self._collect_ids = collect_ids
+        self._gather = gather_func
+        self._keys_to_collect = dict(keys_to_collect)
+        self.reset()
+
+    def reset(self) -> None:
+        self._values: dict[str, list[Any]] = {}
+        self._ids: list[Any] = []
+        self._arrays: dict[str, np.ndarray] | None = None
+        self._index: pd.Index | None = None
+
+    # ------------------------------------------------------------------ collecting
+    def collect(self, batch: Mapping[str, Any]) -> None:
+        batch = batch if isinstance(batch, NDict) else NDict(batch)
+        if self._batch_pre is not None:
+            batch = NDict(self._batch_pre(batch))
+        if self._pre is not None or self._post is not None:
+            for sample in uncollate(batch):
+                self._collect_sample(sample)
+            return
+        picked = {name: self._pick(batch, key, "batch") for name, key in self._keys_to_collect.items()}
+        if self._batch_post is not None:
+            picked = self._as_dict(self._batch_post(**picked))
+        columns = {name: list(to_numpy(value)) for name, value in picked.items()}
+        ids = self._ids_of(batch)
+        if self._collect_distributed and self._gather is not None:
+            gathered = self._gather({**columns, **({"id": list(ids)} if ids is not None else {})})
+            ids = gathered.pop("id", None)
+            columns = gathered
+        self._extend(columns, ids)
+
+    def set(self, data: pd.DataFrame) -> None:
+        """Collect everything from a DataFrame (one row per sample; columns are keypaths)."""
+        self.reset()
+        if (
+            self._pre is not None
+            or self._post is not None
+            or self._batch_pre is not None
+            or self._batch_post is not None
+        ):
+            for record in data.to_dict("records"):
+                sample = NDict({str(k): v for k, v in record.items()})
+                if self._batch_pre is not None:
+                    sample = NDict(self._batch_pre(sample))
+                self._collect_sample(sample)
+            return
+        columns = {name: list(self._pick(data, key, "data")) for name, key in self._keys_to_collect.items()}
+        ids = None
+        if self._collect_ids:
+            id_key = next((k for k in self.DEFAULT_ID_KEYS if k in data.columns), None)
+            ids = list(data[id_key]) if id_key is not None else None
+        self._extend(columns, ids)
+
+    def _collect_sample(self, sample: NDict) -> None:
+        if self._pre is not None:
+            sample = NDict(self._pre(sample))
+        picked = {name: to_numpy(self._pick(sample, key, "sample")) for name, key in self._keys_to_collect.items()}
+        if self._post is not None:
+            picked = self._as_dict(self._post(**picked))
+        ids = self._ids_of(sample)
+        self._extend({name: [value] for name, value in picked.items()}, [ids] if ids is not None else None)
+
+    def _as_dict(self, output: Any) -> dict[str, Any]:
+        if not isinstance(output, Mapping):
+            return {"post_args": output}
+        if self._post_keys is None:
+            return dict(output)
+        return {name: output[name] for name in self._post_keys}
+
+    @staticmethod
+    def _pick(source: Any, key: str, what: str) -> Any:
+        try:
+            return source[key]
+        except KeyError:
+            keys = list(source.columns) if isinstance(source, pd.DataFrame) else list(source.keys())
+            raise KeyError(f"key {key!r} to collect is missing in the {what}; available keys: {keys[:20]}") from None
+
+    def _ids_of(self, source: Mapping[str, Any]) -> Any:
+        if not self._collect_ids:
+            return None
+        for key in self.DEFAULT_ID_KEYS:
+            if key in source:
+                return to_numpy(source[key])
+        return None
+
+    def _extend(self, columns: Mapping[str, list[Any]], ids: Any) -> None:
+        for name, values in columns.items():
+            self._values.setdefault(name, []).extend(values)
+        if ids is not None:
+            self._ids.extend(list(ids))
+        self._arrays = None
+        self._index = None
+
+    # ------------------------------------------------------------------ reading
+    def _finalize(self) -> dict[str, np.ndarray]:
+        if self._arrays is None:
+            self._arrays = {name: column(values) for name, values in self._values.items()}
+            lengths = {name: len(array) for name, array in self._arrays.items()}
+            if self._ids and any(n != len(self._ids) for n in lengths.values()):
+                raise ValueError(f"collected {len(self._ids)} ids but {lengths} values")
+            self._index = id_index(self._ids, "the collected data") if self._ids else None
+        return self._arrays
+
+    def get_ids(self) -> list[Any] | None:
+        """The collected ids in collection order, or ``None`` when none were collected."""
+        return list(self._ids) if self._ids else None
+
+    def get(self, ids: Sequence[Hashable] | np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """``{name: array}`` for all samples in collection order, or for ``ids`` in that order (repeats allowed)."""
+        arrays = self._finalize()
+        if ids is None:
+            return dict(arrays)
+        if self._index is None:
+            raise ValueError("no ids were collected, so values cannot be selected by id: add an 'id' key to the data")
+        positions = positions_of(self._index, ids, "collected data")
+        return {name: array[positions] for name, array in arrays.items()}
+
+    def positions(self, ids: Sequence[Hashable] | np.ndarray) -> np.ndarray:
+        """Positions of ``ids`` in collection order."""
+        self._finalize()
+        if self._index is None:
+            raise ValueError("no ids were collected: add an 'id' key to the data")
+        return positions_of(self._index, ids, "collected data")
+
+    def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> dict[str, np.ndarray]:
+        """The collected values (a collector evaluates to its data)."""
+        return self.get(ids)

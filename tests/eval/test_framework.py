@@ -1,0 +1,165 @@
+"""Collector, kwargs routing, PerSampleData, multi-class wrapper."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fuse.core import NDict
+from fuse.eval import (
+    EvaluatorDefault,
+    MetricAUCROC,
+    MetricCollector,
+    MetricDefault,
+    MetricMultiClassDefault,
+    MetricWithCollectorBase,
+    PerSampleData,
+)
+
+
+class FakeTensor:
+    """Quacks like a torch tensor (detach/cpu/numpy) without torch."""
+
+    def __init__(self, values: Any) -> None:
+        self._values = np.asarray(values)
+
+    def detach(self) -> FakeTensor:
+        return self
+
+    def cpu(self) -> FakeTensor:
+        return self
+
+    def numpy(self) -> np.ndarray:
+        return self._values
+
+
+def test_collector_batches_columnar_and_reordered() -> None:
+    collector = MetricCollector(pred="model.out", target="data.label")
+    collector.collect(
+        {
+            "data": {"sample_id": ["a", "b"], "label": FakeTensor([0, 1])},
+            "model": {"out": FakeTensor([[0.9, 0.1], [0.2, 0.8]])},
+        }
+    )
+    collector.collect({"data": {"sample_id": ["c"], "label": [1]}, "model": {"out": np.array([[0.4, 0.6]])}})
+    data = collector.get()
+    assert data["pred"].shape == (3, 2)
+    assert data["target"].tolist() == [0, 1, 1]
+    assert collector.get_ids() == ["a", "b", "c"]
+    assert collector.get(["c", "a", "c"])["target"].tolist() == [1, 0, 1]
+    with pytest.raises(KeyError, match=r"1 of 2 requested ids are not in the collected data, e.g. \['zz'\]"):
+        collector.get(["a", "zz"])
+
+
+def test_collector_missing_key_and_duplicate_ids() -> None:
+    collector = MetricCollector(pred="pred")
+    with pytest.raises(KeyError, match="'pred' to collect is missing"):
+        collector.collect({"id": [1], "prediction": [0.5]})
+    collector.collect({"id": [1, 1], "pred": [0.1, 0.2]})
+    with pytest.raises(ValueError, match="duplicated ids"):
+        collector.get()
+
+
+def test_collector_per_sample_functions_and_tuple_ids() -> None:
+    def pre(sample: NDict) -> NDict:
+        sample["pred"] = sample["pred"] * 2
+        return sample
+
+    collector = MetricCollector(
+        pre_collect_process_func=pre, post_collect_process_func=lambda pred: {"double": pred}, pred="pred"
+    )
+    collector.collect({"id": [("p1", 0), ("p1", 1)], "pred": np.array([1.0, 2.0])})
+    assert collector.get([("p1", 1)])["double"].tolist() == [4.0]
+    frame = pd.DataFrame({"id": ["x", "y"], "pred": [3.0, 4.0]})
+    collector.set(frame)
+    assert collector.get()["double"].tolist() == [6.0, 8.0]
+
+
+def test_collector_gather_hook_sees_ids_and_values() -> None:
+    seen = []
+
+    def gather(local: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        seen.append(sorted(local))
+        return {key: values + values for key, values in local.items()}  # as if a second rank sent the same
+
+    collector = MetricCollector(gather_func=gather, pred="pred")
+    collector.collect({"id": ["a"], "pred": [0.3]})
+    assert seen == [["id", "pred"]]
+    assert collector.get_ids() == ["a", "a"]
+    local_only = MetricCollector(gather_func=gather, collect_distributed=False, pred="pred")
+    local_only.collect({"id": ["a"], "pred": [0.3]})
+    assert local_only.get_ids() == ["a"]
+
+
+def test_routing_of_keyword_arguments() -> None:
+    received = {}
+
+    def func(**kwargs: Any) -> float:
+        received.update(kwargs)
+        return 0.0
+
+    metric = MetricDefault(
+        func, pred="pred", target=None, scale=2.0, thr="results:metrics.thr.cls_pred", extract_ids=True
+    )
+    frame = pd.DataFrame({"id": ["a", "b"], "pred": [0.1, 0.9]})
+    metric.set(frame)
+    results = NDict({"metrics.thr.cls_pred": PerSampleData([0, 1], ids=["a", "b"])})
+    metric.eval(results, ["b", "a"])
+    assert set(received) == {"pred", "scale", "thr", "ids"}
+    assert received["pred"].tolist() == [0.9, 0.1]
+    assert received["thr"].tolist() == [1, 0]  # realigned to the evaluated ids
+    assert received["scale"] == 2.0
+    with pytest.raises(KeyError, match="no earlier metric produced"):
+        metric.eval(NDict(), None)
+
+
+def test_per_sample_data() -> None:
+    data = PerSampleData(np.array([[1, 2], [3, 4]]), ids=["x", "y"])
+    assert data(["y"]).tolist() == [[3, 4]]
+    assert len(data) == 2
+    with pytest.raises(ValueError, match="2 values for 3 ids"):
+        PerSampleData([1, 2], ids=["a", "b", "c"])
+
+
+def test_multiclass_one_vs_rest_with_weights() -> None:
+    rng = np.random.default_rng(0)
+    target = np.tile([0, 1, 2], 20)
+    pred = rng.dirichlet([1, 1, 1], 60) + np.eye(3)[target]
+    frame = pd.DataFrame({"id": range(60), "pred": list(pred), "target": target})
+    plain = MetricAUCROC(pred="pred", target="target", class_names=["x", "y", "z"])
+    weighted = MetricAUCROC(pred="pred", target="target", class_names=["x", "y", "z"], class_weights=[1, 0, 3])
+    results = EvaluatorDefault().eval(ids=None, data=frame, metrics={"plain": plain, "weighted": weighted})
+    per_class = [results[f"metrics.plain.{c}"] for c in "xyz"]
+    assert results["metrics.plain.macro_avg"] == pytest.approx(np.mean(per_class))
+    assert results["metrics.weighted.macro_avg"] == pytest.approx((per_class[0] + 3 * per_class[2]) / 4)
+    with pytest.raises(ValueError, match="one weight per class"):
+        MetricAUCROC(pred="p", target="t", class_names=["a", "b"], class_weights=[1.0])
+
+
+def test_multiclass_dict_results_and_errors_propagate() -> None:
+    def counts(pred: np.ndarray, target: np.ndarray, pos_class_index: int) -> dict[str, float]:
+        return {"tp": float(np.sum((pred == pos_class_index) & (target == pos_class_index)))}
+
+    metric = MetricMultiClassDefault(pred="p", target="t", metric_func=counts, class_names=["a", "b"])
+    metric.set(pd.DataFrame({"id": [1, 2, 3], "p": [0, 1, 1], "t": [0, 1, 0]}))
+    assert metric.eval() == {"tp.a": 1.0, "tp.b": 1.0, "tp.macro_avg": 1.0}
+
+    def broken(pred: np.ndarray, target: np.ndarray, pos_class_index: int) -> float:
+        raise ValueError("bad input")
+
+    failing = MetricMultiClassDefault(pred="p", target="t", metric_func=broken, class_names=["a"])
+    failing.set(pd.DataFrame({"id": [1], "p": [0], "t": [0]}))
+    with pytest.raises(ValueError, match="bad input"):  # FuseMedML turned this into None values
+        failing.eval()
+
+
+def test_external_collector_is_shared() -> None:
+    shared = MetricCollector(pred="pred", target="target")
+    shared.set(pd.DataFrame({"id": [1, 2, 3, 4], "pred": [0.1, 0.4, 0.35, 0.8], "target": [0, 0, 1, 1]}))
+    metric = MetricAUCROC(pred="pred", target="target", external_data_collector=shared)
+    metric.reset()  # the owner of the collector resets it, not the metric
+    assert metric.eval() == 0.75
+    assert isinstance(metric, MetricWithCollectorBase)

@@ -6,11 +6,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
 from fuse.core import progress
-from fuse.eval._metric_base import Ids, MetricBase, MetricWithCollectorBase
+from fuse.eval._metric_base import Ids, MetricBase, WrappingMetric
 
 __all__ = ["CI", "bootstrap_rows", "confidence_interval"]
 
@@ -61,7 +60,7 @@ def confidence_interval(method: str, original: float, samples: np.ndarray, confi
     return 2 * original - high, 2 * original - low
 
 
-class CI(MetricWithCollectorBase):
+class CI(WrappingMetric):
     """Bootstrap confidence interval of another metric (FuseMedML's ``CI``, same resampling, same numbers).
 
     The result (per key for dict results) is ``{"org", "mean", "std", "conf_interval", "conf_lower",
@@ -95,33 +94,15 @@ class CI(MetricWithCollectorBase):
             raise ValueError(f"conf_interval is a percentage in (0, 100), got {conf_interval!r}")
         if num_of_bootstraps < 1:
             raise ValueError(f"num_of_bootstraps must be >= 1, got {num_of_bootstraps!r}")
-        super().__init__(stratum=stratum, **super_kwargs)
-        self._metric = metric
+        super().__init__(metric, stratum=stratum, **super_kwargs)
         self._num_of_bootstraps = num_of_bootstraps
         self._rnd_seed = rnd_seed
         self._conf_interval = conf_interval
         self._ci_method = ci_method
         self._verbose = verbose
 
-    def collect(self, batch: Mapping[str, Any]) -> None:
-        self._metric.collect(batch)
-        super().collect(batch)
-
-    def set(self, data: pd.DataFrame) -> None:
-        self._metric.set(data)
-        super().set(data)
-
-    def reset(self) -> None:
-        self._metric.reset()
-        super().reset()
-
     def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> dict[str, Any]:
-        if ids is None:
-            ids = self._collector.get_ids()
-        if ids is None:
-            raise ValueError("CI needs sample ids to resample: add an 'id' key (or data.sample_id) to the data")
-        id_array = np.empty(len(ids), dtype=object)
-        id_array[:] = list(ids)
+        id_array = self._ids_array(ids)
         data = self._collector.get(id_array)
         strata = np.asarray(data["stratum"]) if "stratum" in data else np.ones(len(id_array))
         original = self._metric.eval(results, id_array)

@@ -8,41 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fuse.eval._metric_base import Ids, MetricBase, MetricWithCollectorBase
+from fuse.eval._metric_base import Ids, MetricBase, WrappingMetric
 
 __all__ = ["Filter", "GroupAnalysis"]
 
 
-class _WrappingMetric(MetricWithCollectorBase):
-    """Collects its own keys and forwards collection to the wrapped metric."""
-
-    def __init__(self, metric: MetricBase, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._metric = metric
-
-    def collect(self, batch: Mapping[str, Any]) -> None:
-        self._metric.collect(batch)
-        super().collect(batch)
-
-    def set(self, data: pd.DataFrame) -> None:
-        self._metric.set(data)
-        super().set(data)
-
-    def reset(self) -> None:
-        self._metric.reset()
-        super().reset()
-
-    def _ids_and(self, key: str, ids: Ids | None) -> tuple[np.ndarray, np.ndarray]:
-        if ids is None:
-            ids = self._collector.get_ids()
-        if ids is None:
-            raise ValueError(f"{type(self).__name__} needs sample ids: add an 'id' key (or data.sample_id) to the data")
-        id_array = np.empty(len(ids), dtype=object)
-        id_array[:] = list(ids)
-        return id_array, self._collector.get(id_array)[key]
-
-
-class GroupAnalysis(_WrappingMetric):
+class GroupAnalysis(WrappingMetric):
     """Evaluate a metric separately on each value of a group key (site, sex, fold, ...), plus mean/std/median.
 
     The result holds ``str(group_value)`` -> the metric's result for that group, in order of first
@@ -82,7 +53,7 @@ def _summary(values: Sequence[Any]) -> dict[str, float]:
     return {"mean": float(np.mean(array)), "std": float(np.std(array)), "median": float(np.median(array))}
 
 
-class Filter(_WrappingMetric):
+class Filter(WrappingMetric):
     """Evaluate a metric on the samples whose ``filter`` value is false (true means *exclude*, as in FuseMedML).
 
     :param cond: optional function mapping the collected filter value to the exclude flag.

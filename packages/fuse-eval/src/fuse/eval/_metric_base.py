@@ -12,7 +12,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from fuse.eval._collector import GatherFunc, MetricCollector
 
-__all__ = ["MetricBase", "MetricDefault", "MetricWithCollectorBase"]
+__all__ = ["MetricBase", "MetricDefault", "MetricWithCollectorBase", "WrappingMetric"]
 
 RESULTS_PREFIX = "results:"
 # sample ids: a sequence, or a 1-d (object) array as bootstraps pass them
@@ -148,3 +148,40 @@ class MetricDefault(MetricWithCollectorBase):
 
     def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> Any:
         return self._metric_func(**self._extract_arguments(results, ids))
+
+
+class WrappingMetric(MetricWithCollectorBase):
+    """A metric around another one (``CI``, ``GroupAnalysis``, ``Filter``): collects its own keys (stratum, group,
+    filter) and forwards collection to the wrapped metric.
+    """
+
+    def __init__(self, metric: MetricBase, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._metric = metric
+
+    def collect(self, batch: Mapping[str, Any]) -> None:
+        self._metric.collect(batch)
+        super().collect(batch)
+
+    def set(self, data: pd.DataFrame) -> None:
+        self._metric.set(data)
+        super().set(data)
+
+    def reset(self) -> None:
+        self._metric.reset()
+        super().reset()
+
+    def _ids_array(self, ids: Ids | None) -> np.ndarray:
+        """The ids to evaluate (all collected when ``None``) as a 1-d object array."""
+        if ids is None:
+            ids = self._collector.get_ids()
+        if ids is None:
+            raise ValueError(f"{type(self).__name__} needs sample ids: add an 'id' key (or data.sample_id) to the data")
+        id_array = np.empty(len(ids), dtype=object)
+        id_array[:] = list(ids)
+        return id_array
+
+    def _ids_and(self, key: str, ids: Ids | None) -> tuple[np.ndarray, np.ndarray]:
+        """The ids to evaluate and this wrapper's collected ``key`` aligned with them."""
+        id_array = self._ids_array(ids)
+        return id_array, self._collector.get(id_array)[key]

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import pkgutil
 
 import pytest
 
-import fuse.core
+from fuse_test_support import package_modules, run_doctests
 
-MODULES = ["fuse.core", *(f"fuse.core.{m.name}" for m in pkgutil.iter_modules(fuse.core.__path__))]
+MODULES = package_modules("fuse.core")
 
 
 @pytest.mark.parametrize("module_name", MODULES)
 def test_docstring_examples(module_name: str) -> None:
-    module = importlib.import_module(module_name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
-    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {module_name}"
+    run_doctests(module_name)
 
 
 def test_public_api_has_examples() -> None:

@@ -97,3 +97,20 @@ def fusemedml_fixtures() -> Path | None:
         if candidate and (Path(candidate) / "example1_predictions.csv").is_file():
             return Path(candidate)
     return None
+
+
+def run_doctests(module_name: str) -> None:
+    """Run a module's docstring examples (objects re-exported under a package count for that package)."""
+    import doctest
+
+    module = importlib.import_module(module_name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {module_name}"
+
+
+def package_modules(package_name: str) -> list[str]:
+    """The package and every module directly inside it."""
+    import pkgutil
+
+    package = importlib.import_module(package_name)
+    return [package_name, *(f"{package_name}.{m.name}" for m in pkgutil.iter_modules(package.__path__))]

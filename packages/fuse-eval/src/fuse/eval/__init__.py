@@ -5,12 +5,34 @@
 >>> data = pd.DataFrame({"id": range(6), "pred": [0.1, 0.4, 0.35, 0.8, 0.7, 0.2], "target": [0, 0, 1, 1, 1, 0]})
 >>> metrics = {"auc": CI(MetricAUCROC(pred="pred", target="target"), stratum="target", num_of_bootstraps=200)}
 >>> results = EvaluatorDefault().eval(ids=None, data=data, metrics=metrics)
->>> results["metrics.auc.org"]
-0.8888888888888888
+>>> round(results["metrics.auc.org"], 4), sorted(results["metrics.auc"].keys())[:2]
+(0.8889, ['conf_interval', 'conf_lower'])
 """
 
 from fuse.eval._auc import MetricAUCROC, auc_roc
 from fuse.eval._bootstrap import CI
+from fuse.eval._classification import (
+    MetricAccuracy,
+    MetricApplyThresholds,
+    MetricAUCPR,
+    MetricBalAccuracy,
+    MetricBSS,
+    MetricConfusion,
+    MetricConfusionMatrix,
+    MetricMCC,
+    MetricOperatingPoint,
+    accuracy,
+    apply_thresholds,
+    auc_pr,
+    balanced_accuracy,
+    confusion_matrix,
+    confusion_metrics,
+    convert_probabilities_to_class,
+    mcc,
+    multi_class_bs,
+    multi_class_bss,
+    operating_point,
+)
 from fuse.eval._collector import MetricCollector
 from fuse.eval._evaluator import EvaluatorDefault
 from fuse.eval._group import Filter, GroupAnalysis
@@ -22,7 +44,9 @@ from fuse.eval._warnings import UndefinedMetricWarning
 
 _PUBLIC_CLASSES: tuple[type, ...] = (
     MetricAUCROC, CI, MetricCollector, EvaluatorDefault, Filter, GroupAnalysis, MetricBase, MetricDefault,
-    MetricWithCollectorBase, MetricMultiClassDefault, PerSampleData, UndefinedMetricWarning,
+    MetricWithCollectorBase, MetricMultiClassDefault, PerSampleData, UndefinedMetricWarning, MetricAccuracy,
+    MetricApplyThresholds, MetricAUCPR, MetricBalAccuracy, MetricBSS, MetricConfusion, MetricConfusionMatrix,
+    MetricMCC, MetricOperatingPoint,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
     _public.__module__ = __name__
@@ -30,6 +54,26 @@ del _public, _PUBLIC_CLASSES
 
 __all__ = [
     "CI",
+    "MetricAUCPR",
+    "MetricAccuracy",
+    "MetricApplyThresholds",
+    "MetricBSS",
+    "MetricBalAccuracy",
+    "MetricConfusion",
+    "MetricConfusionMatrix",
+    "MetricMCC",
+    "MetricOperatingPoint",
+    "accuracy",
+    "apply_thresholds",
+    "auc_pr",
+    "balanced_accuracy",
+    "confusion_matrix",
+    "confusion_metrics",
+    "convert_probabilities_to_class",
+    "mcc",
+    "multi_class_bs",
+    "multi_class_bss",
+    "operating_point",
     "EvaluatorDefault",
     "Filter",
     "GroupAnalysis",

@@ -163,3 +163,19 @@ def test_external_collector_is_shared() -> None:
     metric.reset()  # the owner of the collector resets it, not the metric
     assert metric.eval() == 0.75
     assert isinstance(metric, MetricWithCollectorBase)
+
+
+@pytest.mark.parametrize("via", ["collect", "set"])
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_batch_post_collect_runs_on_every_path(via: str, per_sample: bool) -> None:
+    collector = MetricCollector(
+        pre_collect_process_func=(lambda sample: sample) if per_sample else None,
+        batch_post_collect_process_func=lambda pred: {"pred": np.asarray(pred) * 10},
+        pred="pred",
+    )
+    if via == "collect":
+        collector.collect({"id": ["a", "b"], "pred": [0.1, 0.2]})
+    else:
+        collector.set(pd.DataFrame({"id": ["a", "b"], "pred": [0.1, 0.2]}))
+    assert collector.get(["b", "a"])["pred"].tolist() == pytest.approx([2.0, 1.0])  # FuseMedML-style hook applied
+    assert collector.get_ids() == ["a", "b"]

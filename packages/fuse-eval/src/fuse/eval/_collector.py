@@ -74,54 +74,49 @@ class MetricCollector(MetricBase):
 
     # ------------------------------------------------------------------ collecting
     def collect(self, batch: Mapping[str, Any]) -> None:
+        self._collect(batch, distributed=True)
+
+    def set(self, data: pd.DataFrame) -> None:
+        """Collect everything from a DataFrame (one row per sample; columns are keypaths), as one batch."""
+        self.reset()
+        self._collect({str(name): data[name].tolist() for name in data.columns}, distributed=False)
+
+    def _collect(self, batch: Mapping[str, Any], distributed: bool) -> None:
+        """The one collection path: batch pre-process, per-sample pre/post-process (if any), batch post-process,
+        distributed gather (batches only), then append.
+        """
         batch = batch if isinstance(batch, NDict) else NDict(batch)
         if self._batch_pre is not None:
             batch = NDict(self._batch_pre(batch))
+        ids: Any
         if self._pre is not None or self._post is not None:
-            for sample in uncollate(batch):
-                self._collect_sample(sample)
-            return
-        picked = {name: self._pick(batch, key, "batch") for name, key in self._keys_to_collect.items()}
+            per_name: dict[str, list[Any]] = {}
+            id_list = []
+            for raw_sample in uncollate(batch):
+                sample = NDict(self._pre(raw_sample)) if self._pre is not None else raw_sample
+                picked = {
+                    name: to_numpy(self._pick(sample, key, "sample")) for name, key in self._keys_to_collect.items()
+                }
+                if self._post is not None:
+                    picked = self._as_dict(self._post(**picked))
+                for name, value in picked.items():
+                    per_name.setdefault(name, []).append(value)
+                sample_id = self._ids_of(sample)
+                if sample_id is not None:
+                    id_list.append(sample_id)
+            values: dict[str, Any] = {name: column(items) for name, items in per_name.items()}
+            ids = id_list or None
+        else:
+            values = {name: self._pick(batch, key, "batch") for name, key in self._keys_to_collect.items()}
+            ids = self._ids_of(batch)
         if self._batch_post is not None:
-            picked = self._as_dict(self._batch_post(**picked))
-        columns = {name: list(to_numpy(value)) for name, value in picked.items()}
-        ids = self._ids_of(batch)
-        if self._collect_distributed and self._gather is not None:
+            values = self._as_dict(self._batch_post(**values))
+        columns = {name: list(to_numpy(value)) for name, value in values.items()}
+        if distributed and self._collect_distributed and self._gather is not None:
             gathered = self._gather({**columns, **({"id": list(ids)} if ids is not None else {})})
             ids = gathered.pop("id", None)
             columns = gathered
         self._extend(columns, ids)
-
-    def set(self, data: pd.DataFrame) -> None:
-        """Collect everything from a DataFrame (one row per sample; columns are keypaths)."""
-        self.reset()
-        if (
-            self._pre is not None
-            or self._post is not None
-            or self._batch_pre is not None
-            or self._batch_post is not None
-        ):
-            for record in data.to_dict("records"):
-                sample = NDict({str(k): v for k, v in record.items()})
-                if self._batch_pre is not None:
-                    sample = NDict(self._batch_pre(sample))
-                self._collect_sample(sample)
-            return
-        columns = {name: list(self._pick(data, key, "data")) for name, key in self._keys_to_collect.items()}
-        ids = None
-        if self._collect_ids:
-            id_key = next((k for k in self.DEFAULT_ID_KEYS if k in data.columns), None)
-            ids = list(data[id_key]) if id_key is not None else None
-        self._extend(columns, ids)
-
-    def _collect_sample(self, sample: NDict) -> None:
-        if self._pre is not None:
-            sample = NDict(self._pre(sample))
-        picked = {name: to_numpy(self._pick(sample, key, "sample")) for name, key in self._keys_to_collect.items()}
-        if self._post is not None:
-            picked = self._as_dict(self._post(**picked))
-        ids = self._ids_of(sample)
-        self._extend({name: [value] for name, value in picked.items()}, [ids] if ids is not None else None)
 
     def _as_dict(self, output: Any) -> dict[str, Any]:
         if not isinstance(output, Mapping):

@@ -36,7 +36,13 @@ from fuse.eval._classification import (
 from fuse.eval._collector import MetricCollector
 from fuse.eval._evaluator import EvaluatorDefault
 from fuse.eval._group import Filter, GroupAnalysis
-from fuse.eval._metric_base import MetricBase, MetricDefault, MetricWithCollectorBase
+from fuse.eval._metric_base import (
+    MetricBase,
+    MetricDefault,
+    MetricPerBatchDefault,
+    MetricPerSampleDefault,
+    MetricWithCollectorBase,
+)
 from fuse.eval._multiclass import MetricMultiClassDefault
 from fuse.eval._per_sample import PerSampleData
 from fuse.eval._version import __version__
@@ -46,7 +52,7 @@ _PUBLIC_CLASSES: tuple[type, ...] = (
     MetricAUCROC, CI, MetricCollector, EvaluatorDefault, Filter, GroupAnalysis, MetricBase, MetricDefault,
     MetricWithCollectorBase, MetricMultiClassDefault, PerSampleData, UndefinedMetricWarning, MetricAccuracy,
     MetricApplyThresholds, MetricAUCPR, MetricBalAccuracy, MetricBSS, MetricConfusion, MetricConfusionMatrix,
-    MetricMCC, MetricOperatingPoint,
+    MetricMCC, MetricOperatingPoint, MetricPerSampleDefault, MetricPerBatchDefault,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
     _public.__module__ = __name__
@@ -82,6 +88,8 @@ __all__ = [
     "MetricCollector",
     "MetricDefault",
     "MetricMultiClassDefault",
+    "MetricPerBatchDefault",
+    "MetricPerSampleDefault",
     "MetricWithCollectorBase",
     "PerSampleData",
     "UndefinedMetricWarning",

@@ -64,7 +64,7 @@ class EvaluatorDefault:
         if batch_size is None:
             frame = read_data(data, ids, id_key=id_key, error_missing_ids=error_missing_ids)
             frame["id"] = frame[id_key]
-            eval_ids = frame["id"].tolist()
+            eval_ids = None  # the frame holds exactly the requested ids, in order: evaluate everything collected
             for name, metric in metrics.items():
                 _named(name, "set", metric.set, frame)
         elif batch_size > 0:

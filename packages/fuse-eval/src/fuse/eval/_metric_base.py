@@ -12,7 +12,14 @@ import pandas as pd
 if TYPE_CHECKING:
     from fuse.eval._collector import GatherFunc, MetricCollector
 
-__all__ = ["MetricBase", "MetricDefault", "MetricWithCollectorBase", "WrappingMetric"]
+__all__ = [
+    "MetricBase",
+    "MetricDefault",
+    "MetricPerBatchDefault",
+    "MetricPerSampleDefault",
+    "MetricWithCollectorBase",
+    "WrappingMetric",
+]
 
 RESULTS_PREFIX = "results:"
 # sample ids: a sequence, or a 1-d (object) array as bootstraps pass them
@@ -148,6 +155,90 @@ class MetricDefault(MetricWithCollectorBase):
 
     def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> Any:
         return self._metric_func(**self._extract_arguments(results, ids))
+
+
+class MetricPerSampleDefault(MetricWithCollectorBase):
+    """A metric computed per sample while collecting (only the per-sample results are kept), then aggregated.
+
+    ``metric_per_sample_func(**picked)`` runs on every sample's collected values (e.g. one segmentation mask
+    pair), so large inputs are never stored. ``eval`` calls ``result_aggregate_func`` with the per-sample
+    results of the evaluated ids, in id order: a sequence of the function's return values, or, when
+    ``post_keys_to_collect`` names the keys of a dict result, a dict of arrays. Bootstraps and group analysis
+    therefore resample per-sample results, not inputs.
+
+    >>> import numpy as np
+    >>> metric = MetricPerSampleDefault(
+    ...     pred="pred", target="target",
+    ...     metric_per_sample_func=lambda pred, target: float(np.mean(pred == target)),
+    ...     result_aggregate_func=lambda per_sample: float(np.mean(per_sample)),
+    ... )
+    >>> metric.collect({"id": ["a", "b"], "pred": [np.array([1, 1]), np.array([0, 1])], "target": [np.ones(2), np.ones(2)]})
+    >>> metric.eval(), metric.eval(ids=["a", "a"])
+    (0.75, 1.0)
+    """
+
+    def __init__(
+        self,
+        pred: str | None,
+        target: str | None,
+        metric_per_sample_func: Callable[..., Any],
+        result_aggregate_func: Callable[..., Any],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(pred=pred, target=target, post_collect_process_func=metric_per_sample_func, **kwargs)
+        self._result_aggregate_func = result_aggregate_func
+        self._per_sample_keys = kwargs.get("post_keys_to_collect")
+
+    def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> Any:
+        arguments = self._extract_arguments(results, ids)
+        if self._per_sample_keys is None:
+            return self._result_aggregate_func(arguments["post_args"])
+        return self._result_aggregate_func(arguments)
+
+
+class MetricPerBatchDefault(MetricWithCollectorBase):
+    """A metric computed per batch while collecting (e.g. sums and counts), then aggregated over batches.
+
+    ``metric_per_batch_func_pre_collect(batch) -> dict`` runs on every raw batch before keys are picked, and
+    ``metric_per_batch_func(**picked) -> dict`` after; each returns one value (or a length-1 array) per
+    collected name for the batch. ``eval`` calls ``result_aggregate_func(**{name: per-batch values})``.
+    Per-batch values have no sample ids, so ids are not collected and ``eval`` takes no ``ids``.
+
+    >>> import numpy as np
+    >>> metric = MetricPerBatchDefault(
+    ...     total="total", count="count",
+    ...     metric_per_batch_func=None,
+    ...     metric_per_batch_func_pre_collect=lambda batch: {"total": [np.sum(batch["x"])], "count": [len(batch["x"])]},
+    ...     result_aggregate_func=lambda total, count: float(np.sum(total) / np.sum(count)),
+    ... )
+    >>> metric.collect({"x": [1.0, 2.0]}); metric.collect({"x": [6.0]})
+    >>> metric.eval()
+    3.0
+    """
+
+    def __init__(
+        self,
+        *,
+        metric_per_batch_func: Callable[..., Any] | None,
+        result_aggregate_func: Callable[..., Any],
+        metric_per_batch_func_pre_collect: Callable[..., Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("collect_ids", False)
+        super().__init__(
+            batch_post_collect_process_func=metric_per_batch_func,
+            batch_pre_collect_process_func=metric_per_batch_func_pre_collect,
+            **kwargs,
+        )
+        self._result_aggregate_func = result_aggregate_func
+
+    def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> Any:
+        if ids is not None:
+            raise ValueError(
+                f"{type(self).__name__} aggregates per-batch values, which cannot be selected by sample id; it cannot "
+                "run inside CI, GroupAnalysis or Filter, nor on a subset of ids"
+            )
+        return self._result_aggregate_func(**self._extract_arguments(results, None))
 
 
 class WrappingMetric(MetricWithCollectorBase):

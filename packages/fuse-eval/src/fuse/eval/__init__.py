@@ -44,6 +44,12 @@ from fuse.eval._metric_base import (
     MetricWithCollectorBase,
 )
 from fuse.eval._multiclass import MetricMultiClassDefault
+from fuse.eval._paired import (
+    PairedBootstrap,
+    bootstrap_margin_equality,
+    bootstrap_margin_non_inferiority,
+    bootstrap_margin_superiority,
+)
 from fuse.eval._per_sample import PerSampleData
 from fuse.eval._version import __version__
 from fuse.eval._warnings import UndefinedMetricWarning
@@ -53,6 +59,7 @@ _PUBLIC_CLASSES: tuple[type, ...] = (
     MetricWithCollectorBase, MetricMultiClassDefault, PerSampleData, UndefinedMetricWarning, MetricAccuracy,
     MetricApplyThresholds, MetricAUCPR, MetricBalAccuracy, MetricBSS, MetricConfusion, MetricConfusionMatrix,
     MetricMCC, MetricOperatingPoint, MetricPerSampleDefault, MetricPerBatchDefault,
+    PairedBootstrap,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
     _public.__module__ = __name__
@@ -91,7 +98,11 @@ __all__ = [
     "MetricPerBatchDefault",
     "MetricPerSampleDefault",
     "MetricWithCollectorBase",
+    "PairedBootstrap",
     "PerSampleData",
+    "bootstrap_margin_equality",
+    "bootstrap_margin_non_inferiority",
+    "bootstrap_margin_superiority",
     "UndefinedMetricWarning",
     "__version__",
     "auc_roc",

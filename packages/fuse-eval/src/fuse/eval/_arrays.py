@@ -36,7 +36,9 @@ def column(values: Sequence[Any]) -> np.ndarray:
             pass
     else:
         array = np.asarray(values)
-        if array.ndim == 1 and array.dtype != object:
+        # numpy turns ["x", nan, 3] into the strings ["x", "nan", "3"]: mixed columns stay objects instead
+        mixed_strings = array.dtype.kind in "US" and not all(isinstance(v, (str, bytes)) for v in values)
+        if array.ndim == 1 and array.dtype != object and not mixed_strings:
             return array
     ragged = np.empty(len(values), dtype=object)
     ragged[:] = values

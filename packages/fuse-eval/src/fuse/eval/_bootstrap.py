@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from fuse.core import progress
 from fuse.eval._metric_base import Ids, MetricBase, WrappingMetric
 
-__all__ = ["CI", "bootstrap_rows", "confidence_interval"]
+__all__ = ["CI", "bootstrap_rows", "confidence_interval", "evaluate_bootstraps"]
 
 CI_METHODS = ("PERCENTILE", "NORMAL", "PIVOTAL")
 _ROWS_PER_BLOCK_ENTRIES = 1 << 22
@@ -27,6 +28,12 @@ def bootstrap_rows(strata: np.ndarray, num_of_bootstraps: int, rnd_seed: int) ->
     """
     rnd = np.random.RandomState(rnd_seed)
     n = len(strata)
+    missing = np.flatnonzero(pd.isna(strata))
+    if len(missing):  # NaN never equals itself: such samples would belong to no stratum
+        raise ValueError(
+            f"the stratum of {len(missing)} of {n} samples is missing (NaN/None), e.g. at positions "
+            f"{missing[:5].tolist()}: fill it, or drop those samples, or pass stratum=None"
+        )
     members = [np.flatnonzero(strata == value) for value in np.unique(strata)]
     slices = np.cumsum([0] + [len(m) for m in members])
     block = max(1, _ROWS_PER_BLOCK_ENTRIES // max(n, 1))
@@ -39,6 +46,29 @@ def bootstrap_rows(strata: np.ndarray, num_of_bootstraps: int, rnd_seed: int) ->
                 np.take(positions, rnd.randint(0, end - start, size=end - start), out=row[start:end])
         yield rows
         done += size
+
+
+def evaluate_bootstraps(
+    metrics: Sequence[MetricBase],
+    results: Mapping[str, Any] | None,
+    ids: np.ndarray,
+    strata: np.ndarray,
+    num_of_bootstraps: int,
+    rnd_seed: int,
+    verbose: bool = False,
+) -> list[list[Any]]:
+    """Every metric evaluated on the same ``num_of_bootstraps`` resamplings of ``ids`` (see :func:`bootstrap_rows`).
+
+    Returns one list of per-resampling results per metric. Each metric evaluates a whole block of resamplings at
+    once through ``eval_resampled`` (vectorised where the metric supports it). Errors propagate.
+    """
+    samples: list[list[Any]] = [[] for _ in metrics]
+    blocks = bootstrap_rows(strata, num_of_bootstraps, rnd_seed)
+    block_count = -(-num_of_bootstraps // max(1, _ROWS_PER_BLOCK_ENTRIES // max(len(ids), 1)))
+    for rows in progress(blocks, total=block_count, desc="bootstrap", enabled=verbose):
+        for metric, collected in zip(metrics, samples, strict=True):
+            collected.extend(metric.eval_resampled(results, ids, rows))
+    return samples
 
 
 def confidence_interval(method: str, original: float, samples: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -107,11 +137,9 @@ class CI(WrappingMetric):
         strata = np.asarray(data["stratum"]) if "stratum" in data else np.ones(len(id_array))
         original = self._metric.eval(results, id_array)
 
-        samples: list[Any] = []
-        blocks = bootstrap_rows(strata, self._num_of_bootstraps, self._rnd_seed)
-        block_count = -(-self._num_of_bootstraps // max(1, _ROWS_PER_BLOCK_ENTRIES // max(len(id_array), 1)))
-        for rows in progress(blocks, total=block_count, desc="bootstrap", enabled=self._verbose):
-            samples.extend(self._metric.eval_resampled(results, id_array, rows))
+        (samples,) = evaluate_bootstraps(
+            [self._metric], results, id_array, strata, self._num_of_bootstraps, self._rnd_seed, self._verbose
+        )
 
         if isinstance(original, Mapping):
             return {key: self._stats(value, [s[key] for s in samples]) for key, value in original.items()}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import numbers
 import warnings
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -43,6 +43,7 @@ __all__ = [
     "auc_pr",
     "accuracy",
     "confusion_metrics",
+    "confusion_metrics_resampled",
     "confusion_matrix",
     "multi_class_bs",
     "multi_class_bss",
@@ -385,6 +386,27 @@ def confusion_metrics(
     >>> confusion_metrics([0.2, 0.7, 0.45, 0.9], [0, 1, 1, 0], metrics=("sensitivity",), operation_point=0.4)
     {'sensitivity': 1.0}
     """
+    truth, predicted, weights = _confusion_inputs(
+        pred, target, pos_class_index, metrics, operation_point, sample_weight
+    )
+    bins = np.bincount(truth * 2 + predicted, weights=weights, minlength=4)
+    counts = bins if weights is not None else bins.astype(np.int64)
+    results = _metrics_from_counts(counts[None, :], metrics)
+    for name, values in results.items():
+        if np.isnan(values[0]):
+            _undefined(f"{name} is undefined without {_UNDEFINED_WITHOUT[name]}")
+    return {name: values[0].item() for name, values in results.items()}
+
+
+def _confusion_inputs(
+    pred: ArrayLike,
+    target: ArrayLike,
+    pos_class_index: int,
+    metrics: Sequence[str],
+    operation_point: OperationPoint,
+    sample_weight: ArrayLike | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Validated per-sample (is positive, is predicted positive) as 0/1 integers, and the weights."""
     unknown = [name for name in metrics if name not in CONFUSION_METRICS]
     if isinstance(metrics, str) or unknown:
         raise ValueError(f"unknown confusion metric(s) {unknown or metrics!r}; allowed: {list(CONFUSION_METRICS)}")
@@ -393,29 +415,68 @@ def confusion_metrics(
     predicted = _one_vs_rest_predicted(pred, pos_class_index, operation_point)
     if len(predicted) != len(truth):
         raise ValueError(f"pred has {len(predicted)} samples but target has {len(truth)}")
-    weights = _weights(sample_weight, len(truth))
+    return truth.astype(np.int64), predicted.astype(np.int64), _weights(sample_weight, len(truth))
 
-    def count(mask: np.ndarray) -> float:
-        return int(mask.sum()) if weights is None else float(weights[mask].sum())
 
-    tp, fn = count(truth & predicted), count(truth & ~predicted)
-    fp, tn = count(~truth & predicted), count(~truth & ~predicted)
-    results: dict[str, float] = {}
+def _metrics_from_counts(counts: np.ndarray, metrics: Sequence[str]) -> dict[str, np.ndarray]:
+    """Confusion metrics of many count vectors at once: ``counts[r] = (tn, fp, fn, tp)``; undefined ratios are NaN."""
+    tn, fp, fn, tp = (counts[:, i] for i in range(4))
+
+    def ratio(numerator: np.ndarray, denominator: np.ndarray, when_zero: float = np.nan) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(denominator > 0, numerator / np.maximum(denominator, 1e-300), when_zero)
+
+    results: dict[str, np.ndarray] = {}
     for name in metrics:
         if name in ("sensitivity", "recall", "tpr"):
-            results[name] = tp / (tp + fn) if tp + fn else _undefined(f"{name} is undefined without positive samples")
+            results[name] = ratio(tp, tp + fn)
         elif name in ("specificity", "selectivity", "tnr"):
-            results[name] = tn / (tn + fp) if tn + fp else _undefined(f"{name} is undefined without negative samples")
+            results[name] = ratio(tn, tn + fp)
         elif name in ("precision", "ppv"):
-            results[name] = tp / (tp + fp) if tp + fp else 0.0
+            results[name] = ratio(tp, tp + fp, when_zero=0.0)  # FuseMedML: 0 when nothing is called positive
         elif name == "f1":
-            denominator = 2 * tp + fp + fn
-            results[name] = (
-                2 * tp / denominator if denominator else _undefined("f1 is undefined without positive samples or calls")
-            )
+            results[name] = ratio(2 * tp, 2 * tp + fp + fn)
         else:  # "matrix"
             results.update({"tp": tp, "fn": fn, "fp": fp, "tn": tn})
     return results
+
+
+_UNDEFINED_WITHOUT = {
+    **dict.fromkeys(("sensitivity", "recall", "tpr"), "positive samples"),
+    **dict.fromkeys(("specificity", "selectivity", "tnr"), "negative samples"),
+    "f1": "positive samples or calls",
+}
+
+
+def confusion_metrics_resampled(
+    pred: ArrayLike,
+    target: ArrayLike,
+    rows: np.ndarray,
+    pos_class_index: int = 1,
+    metrics: Sequence[str] = ("sensitivity",),
+    operation_point: OperationPoint = None,
+    sample_weight: ArrayLike | None = None,
+) -> dict[str, np.ndarray]:
+    """:func:`confusion_metrics` of every resampling at once (``rows[r]`` holds positions into the samples).
+
+    Each sample falls in one of four confusion cells; one ``bincount`` over ``(row, cell)`` counts a whole block of
+    resamplings. Returns ``{name: one value per row}`` (NaN where undefined, no warning: the caller warns once).
+    """
+    truth, predicted, weights = _confusion_inputs(
+        pred, target, pos_class_index, metrics, operation_point, sample_weight
+    )
+    cell = truth * 2 + predicted
+    out: dict[str, list[np.ndarray]] = {}
+    block = max(1, (1 << 22) // max(rows.shape[1], 1))
+    for first in range(0, len(rows), block):
+        chunk = rows[first : first + block]
+        flat = (cell[chunk] + 4 * np.arange(len(chunk))[:, None]).ravel()
+        counts = np.bincount(
+            flat, weights=None if weights is None else weights[chunk].ravel(), minlength=4 * len(chunk)
+        )
+        for name, values in _metrics_from_counts(counts.reshape(len(chunk), 4), metrics).items():
+            out.setdefault(name, []).append(values)
+    return {name: np.concatenate(parts) for name, parts in out.items()}
 
 
 def confusion_matrix(
@@ -638,6 +699,27 @@ class MetricConfusion(MetricMultiClassDefault):
             operation_point=_operation_point_argument(operation_point),
             **kwargs,
         )
+
+    def eval_resampled(self, results: Mapping[str, Any] | None, ids: np.ndarray, rows: np.ndarray) -> list[Any]:
+        """All resamplings at once from confusion counts (one ``bincount`` per block), see
+        :func:`confusion_metrics_resampled`.
+        """
+        arguments = self._extract_arguments(results, ids)
+        classes = [1] if self._class_names is None else list(range(len(self._class_names)))
+        per_class = [confusion_metrics_resampled(rows=rows, pos_class_index=c, **arguments) for c in classes]
+        undefined = sorted({name for values in per_class for name, v in values.items() if np.isnan(v).any()})
+        if undefined:
+            warnings.warn(
+                f"{', '.join(undefined)} undefined (a class absent) in some of {len(rows)} resamplings; they are NaN",
+                UndefinedMetricWarning,
+                stacklevel=2,
+            )
+        per_row = [
+            [{name: values[name][r].item() for name in values} for values in per_class] for r in range(len(rows))
+        ]
+        if self._class_names is None:
+            return [classes_of_row[0] for classes_of_row in per_row]
+        return [self.combine_classes(classes_of_row) for classes_of_row in per_row]
 
 
 class MetricConfusionMatrix(MetricDefault):

@@ -96,8 +96,8 @@ def bootstrap_margin_equality(
     """Equality within ``margin``: ``{"count", "count_margin_equal" (|diff| < margin), "diff" (mean |diff|),
     "p_value" = 1 - count_margin_equal/count}``.
 
-    >>> bootstrap_margin_equality(None, [0.8, 0.7, 0.9, 0.6], [0.7, 0.75, 0.8, 0.5], margin=0.08)
-    {'count': 4, 'count_margin_equal': 1, 'diff': 0.0875, 'p_value': 0.75}
+    >>> bootstrap_margin_equality(None, [0.75, 0.5, 1.0, 0.25], [0.5, 0.5, 0.75, 0.5], margin=0.1)
+    {'count': 4, 'count_margin_equal': 1, 'diff': 0.1875, 'p_value': 0.75}
     """
     diff, reference = _differences(test_values, reference_values)
     absolute = np.abs(diff)

@@ -34,6 +34,15 @@ from fuse.eval._classification import (
     operating_point,
 )
 from fuse.eval._collector import MetricCollector
+from fuse.eval._curves import (
+    MetricAUCROCMultLabel,
+    MetricPrecisionRecallCurve,
+    MetricROCCurve,
+    auc_roc_multilabel,
+    precision_recall_curve,
+    roc_curve,
+    roc_curve_band,
+)
 from fuse.eval._evaluator import EvaluatorDefault
 from fuse.eval._group import Filter, GroupAnalysis
 from fuse.eval._metric_base import (
@@ -59,7 +68,7 @@ _PUBLIC_CLASSES: tuple[type, ...] = (
     MetricWithCollectorBase, MetricMultiClassDefault, PerSampleData, UndefinedMetricWarning, MetricAccuracy,
     MetricApplyThresholds, MetricAUCPR, MetricBalAccuracy, MetricBSS, MetricConfusion, MetricConfusionMatrix,
     MetricMCC, MetricOperatingPoint, MetricPerSampleDefault, MetricPerBatchDefault,
-    PairedBootstrap,
+    PairedBootstrap, MetricAUCROCMultLabel, MetricPrecisionRecallCurve, MetricROCCurve,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
     _public.__module__ = __name__
@@ -91,6 +100,13 @@ __all__ = [
     "Filter",
     "GroupAnalysis",
     "MetricAUCROC",
+    "MetricAUCROCMultLabel",
+    "MetricPrecisionRecallCurve",
+    "MetricROCCurve",
+    "auc_roc_multilabel",
+    "precision_recall_curve",
+    "roc_curve",
+    "roc_curve_band",
     "MetricBase",
     "MetricCollector",
     "MetricDefault",

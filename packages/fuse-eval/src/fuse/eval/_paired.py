@@ -141,8 +141,8 @@ class PairedBootstrap(WrappingMetric):
     ...                          stratum="target", num_of_bootstraps=200)
     >>> paired.set(data)
     >>> result = paired.eval()
-    >>> result["count"], result["p_value"] < 0.2
-    (200, True)
+    >>> result["count"], result["count_superior"], round(result["diff"], 4)
+    (200, 159, 0.2169)
     """
 
     def __init__(

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["ndict", "eval_ci"]  # modules in this folder with run() -> markdown section
+BENCHMARKS = ["ndict", "eval_ci", "eval_delong"]  # modules in this folder with run() -> markdown section
 
 
 def machine() -> str:

@@ -34,6 +34,14 @@ from fuse.eval._classification import (
     operating_point,
 )
 from fuse.eval._collector import MetricCollector
+from fuse.eval._comparison import (
+    MetricContingencyTable,
+    MetricDelongsTest,
+    MetricMcnemarsTest,
+    contingency_table,
+    delong_test,
+    mcnemars_test,
+)
 from fuse.eval._curves import (
     MetricAUCROCMultLabel,
     MetricPrecisionRecallCurve,
@@ -69,6 +77,7 @@ _PUBLIC_CLASSES: tuple[type, ...] = (
     MetricApplyThresholds, MetricAUCPR, MetricBalAccuracy, MetricBSS, MetricConfusion, MetricConfusionMatrix,
     MetricMCC, MetricOperatingPoint, MetricPerSampleDefault, MetricPerBatchDefault,
     PairedBootstrap, MetricAUCROCMultLabel, MetricPrecisionRecallCurve, MetricROCCurve,
+    MetricContingencyTable, MetricDelongsTest, MetricMcnemarsTest,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
     _public.__module__ = __name__
@@ -83,6 +92,12 @@ __all__ = [
     "MetricBalAccuracy",
     "MetricConfusion",
     "MetricConfusionMatrix",
+    "MetricContingencyTable",
+    "MetricDelongsTest",
+    "MetricMcnemarsTest",
+    "contingency_table",
+    "delong_test",
+    "mcnemars_test",
     "MetricMCC",
     "MetricOperatingPoint",
     "accuracy",

@@ -44,7 +44,11 @@ SRC_DIRS = [ROOT / "packages" / f"fuse-{pkg}" / "src" for pkg in PACKAGES]
 
 TEST_TOOLS = ["pytest>=8.1", "hypothesis>=6.100"]
 # optional runtime libraries some tests exercise for real (otherwise those tests skip)
-EXTRA_TEST_TOOLS: dict[str, list[str]] = {"core": ["openpyxl", "tqdm"]}
+# optional extras of a package that its tests exercise (plots, COCO formats, NIfTI fixtures)
+EXTRA_TEST_TOOLS: dict[str, list[str]] = {
+    "core": ["openpyxl", "tqdm"],
+    "eval": ["matplotlib", "pycocotools", "nibabel"],
+}
 LINT_TOOLS = ["ruff==0.17.6", "import-linter==2.16"]
 TYPE_TOOLS = ["mypy==2.4.1", "pandas-stubs", "types-tqdm", "nox==2026.10.20"]
 

@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["ndict", "eval_ci", "eval_delong"]  # modules in this folder with run() -> markdown section
+BENCHMARKS = [
+    "ndict",
+    "eval_ci",
+    "eval_paired",
+    "eval_delong",
+    "eval_import",
+]  # modules in this folder with run() -> markdown section
 
 
 def machine() -> str:

@@ -71,13 +71,20 @@ def test_collector_per_sample_functions_and_tuple_ids() -> None:
         return sample
 
     collector = MetricCollector(
-        pre_collect_process_func=pre, post_collect_process_func=lambda pred: {"double": pred}, pred="pred"
+        pre_collect_process_func=pre,
+        post_collect_process_func=lambda pred: {"double": pred},
+        post_keys_to_collect=["double"],
+        pred="pred",
     )
     collector.collect({"id": [("p1", 0), ("p1", 1)], "pred": np.array([1.0, 2.0])})
     assert collector.get([("p1", 1)])["double"].tolist() == [4.0]
     frame = pd.DataFrame({"id": ["x", "y"], "pred": [3.0, 4.0]})
     collector.set(frame)
     assert collector.get()["double"].tolist() == [6.0, 8.0]
+    # without post_keys_to_collect a per-sample result is kept whole, dict or not (FuseMedML's post_args)
+    whole = MetricCollector(post_collect_process_func=lambda pred: {"double": 2 * pred}, pred="pred")
+    whole.set(frame)
+    assert whole.get()["post_args"].tolist() == [{"double": 6.0}, {"double": 8.0}]
 
 
 def test_collector_gather_hook_sees_ids_and_values() -> None:

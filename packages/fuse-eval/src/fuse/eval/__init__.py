@@ -11,6 +11,18 @@
 
 from fuse.eval._auc import MetricAUCROC, auc_roc
 from fuse.eval._bootstrap import CI
+from fuse.eval._calibration import (
+    ECE_METHODS,
+    TEMPERATURE_OPTIMIZERS,
+    MetricApplyTemperature,
+    MetricECE,
+    MetricFindTemperature,
+    MetricReliabilityDiagram,
+    apply_temperature,
+    expected_calibration_error,
+    find_temperature,
+    reliability_diagram,
+)
 from fuse.eval._classification import (
     MetricAccuracy,
     MetricApplyThresholds,
@@ -51,6 +63,19 @@ from fuse.eval._curves import (
     roc_curve,
     roc_curve_band,
 )
+from fuse.eval._detection import (
+    SEGMENTATION_TYPES,
+    MetricDetectionPrecision,
+    MetricDetectionRecall,
+    MetricInstanceIouJaccard,
+    box_iou,
+    detection_precision,
+    detection_recall,
+    instance_iou,
+    mask_iou,
+    matched_iou,
+)
+from fuse.eval._ensemble import ENSEMBLE_METHODS, MetricEnsemble, ensemble
 from fuse.eval._evaluator import EvaluatorDefault
 from fuse.eval._group import Filter, GroupAnalysis
 from fuse.eval._metric_base import (
@@ -68,6 +93,59 @@ from fuse.eval._paired import (
     bootstrap_margin_superiority,
 )
 from fuse.eval._per_sample import PerSampleData
+from fuse.eval._plots import (
+    plot_confusion_matrix,
+    plot_precision_recall_curves,
+    plot_reliability_diagram,
+    plot_roc_curves,
+)
+from fuse.eval._regression import (
+    MetricMAE,
+    MetricMSE,
+    MetricPearsonCorrelation,
+    MetricR2,
+    MetricRMSE,
+    MetricSpearmanCorrelation,
+    mae,
+    mse,
+    pearson_correlation,
+    r2,
+    rmse,
+    spearman_correlation,
+)
+from fuse.eval._segmentation import (
+    Metric2DHausdorff,
+    MetricAverageSurfaceDistance,
+    MetricDice,
+    MetricHausdorff,
+    MetricHausdorff95,
+    MetricIouJaccard,
+    MetricOverlap,
+    MetricPixelAccuracy,
+    average_surface_distance,
+    dice,
+    hausdorff_distance,
+    iou_jaccard,
+    overlap,
+    pixel_accuracy,
+)
+from fuse.eval._sequence import (
+    MetricCountSeqAndTokens,
+    MetricPerplexity,
+    count_seq_and_tokens,
+    perplexity,
+    perplexity_update,
+)
+from fuse.eval._stat import MetricUniqueValues, unique_values
+from fuse.eval._survival import (
+    MetricCIndex,
+    MetricExpectedCIndex,
+    c_index,
+    c_index_resampled,
+    concordance_counts,
+    concordance_index,
+    expected_c_index,
+)
 from fuse.eval._version import __version__
 from fuse.eval._warnings import UndefinedMetricWarning
 
@@ -78,12 +156,85 @@ _PUBLIC_CLASSES: tuple[type, ...] = (
     MetricMCC, MetricOperatingPoint, MetricPerSampleDefault, MetricPerBatchDefault,
     PairedBootstrap, MetricAUCROCMultLabel, MetricPrecisionRecallCurve, MetricROCCurve,
     MetricContingencyTable, MetricDelongsTest, MetricMcnemarsTest,
+    MetricApplyTemperature, MetricECE, MetricFindTemperature, MetricReliabilityDiagram,
+    MetricDetectionPrecision, MetricDetectionRecall, MetricInstanceIouJaccard, MetricEnsemble,
+    MetricMAE, MetricMSE, MetricPearsonCorrelation, MetricR2, MetricRMSE, MetricSpearmanCorrelation,
+    MetricCountSeqAndTokens, MetricPerplexity, MetricUniqueValues, MetricCIndex, MetricExpectedCIndex,
+    MetricAverageSurfaceDistance, MetricDice, MetricHausdorff, MetricHausdorff95, MetricIouJaccard, MetricOverlap,
+    MetricPixelAccuracy,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
     _public.__module__ = __name__
 del _public, _PUBLIC_CLASSES
 
 __all__ = [
+    "Metric2DHausdorff",
+    "MetricAverageSurfaceDistance",
+    "MetricDice",
+    "MetricHausdorff",
+    "MetricHausdorff95",
+    "MetricIouJaccard",
+    "MetricOverlap",
+    "MetricPixelAccuracy",
+    "average_surface_distance",
+    "dice",
+    "hausdorff_distance",
+    "iou_jaccard",
+    "overlap",
+    "pixel_accuracy",
+    "plot_confusion_matrix",
+    "plot_precision_recall_curves",
+    "plot_reliability_diagram",
+    "plot_roc_curves",
+    "MetricMAE",
+    "MetricMSE",
+    "MetricPearsonCorrelation",
+    "MetricR2",
+    "MetricRMSE",
+    "MetricSpearmanCorrelation",
+    "mae",
+    "mse",
+    "pearson_correlation",
+    "r2",
+    "rmse",
+    "spearman_correlation",
+    "MetricCountSeqAndTokens",
+    "MetricPerplexity",
+    "count_seq_and_tokens",
+    "perplexity",
+    "perplexity_update",
+    "MetricUniqueValues",
+    "unique_values",
+    "MetricCIndex",
+    "MetricExpectedCIndex",
+    "c_index",
+    "c_index_resampled",
+    "concordance_counts",
+    "concordance_index",
+    "expected_c_index",
+    "SEGMENTATION_TYPES",
+    "MetricDetectionPrecision",
+    "MetricDetectionRecall",
+    "MetricInstanceIouJaccard",
+    "box_iou",
+    "detection_precision",
+    "detection_recall",
+    "instance_iou",
+    "mask_iou",
+    "matched_iou",
+    "ENSEMBLE_METHODS",
+    "MetricEnsemble",
+    "ensemble",
+    "ECE_METHODS",
+    "TEMPERATURE_OPTIMIZERS",
+    "MetricApplyTemperature",
+    "MetricECE",
+    "MetricFindTemperature",
+    "MetricReliabilityDiagram",
+    "apply_temperature",
+    "expected_calibration_error",
+    "find_temperature",
+    "reliability_diagram",
     "CI",
     "MetricAUCPR",
     "MetricAccuracy",

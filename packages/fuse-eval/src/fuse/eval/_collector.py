@@ -98,7 +98,7 @@ class MetricCollector(MetricBase):
                     name: to_numpy(self._pick(sample, key, "sample")) for name, key in self._keys_to_collect.items()
                 }
                 if self._post is not None:
-                    picked = self._as_dict(self._post(**picked))
+                    picked = self._as_dict(self._post(**picked), per_sample=True)
                 for name, value in picked.items():
                     per_name.setdefault(name, []).append(value)
                 sample_id = self._ids_of(sample)
@@ -110,7 +110,7 @@ class MetricCollector(MetricBase):
             values = {name: self._pick(batch, key, "batch") for name, key in self._keys_to_collect.items()}
             ids = self._ids_of(batch)
         if self._batch_post is not None:
-            values = self._as_dict(self._batch_post(**values))
+            values = self._as_dict(self._batch_post(**values), per_sample=False)
         columns = {name: list(to_numpy(value)) for name, value in values.items()}
         if distributed and self._collect_distributed and self._gather is not None:
             gathered = self._gather({**columns, **({"id": list(ids)} if ids is not None else {})})
@@ -118,8 +118,12 @@ class MetricCollector(MetricBase):
             columns = gathered
         self._extend(columns, ids)
 
-    def _as_dict(self, output: Any) -> dict[str, Any]:
-        if not isinstance(output, Mapping):
+    def _as_dict(self, output: Any, per_sample: bool) -> dict[str, Any]:
+        """What a post-collect function returned -> the columns to collect. Without ``post_keys_to_collect`` a
+        per-sample result is kept whole under ``post_args`` (FuseMedML), whatever its type; a batch result that is a
+        dict gives one column per key.
+        """
+        if not isinstance(output, Mapping) or (per_sample and self._post_keys is None):
             return {"post_args": output}
         if self._post_keys is None:
             return dict(output)

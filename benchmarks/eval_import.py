@@ -1,0 +1,59 @@
+"""`import fuse.eval`: wall time and peak memory in a fresh interpreter, and whether torch got imported.
+
+Each measurement is a fresh `python -c` process (imports are cached per process); the baseline is the bare
+interpreter, so the figures are what `import fuse.eval` adds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+_PROBE = """
+import json, resource, sys, time
+start = time.perf_counter()
+{statement}
+elapsed = time.perf_counter() - start
+print(json.dumps({{"seconds": elapsed, "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                   "torch": "torch" in sys.modules, "modules": len(sys.modules)}}))
+"""
+RUNS = 5
+
+
+def _measure(statement: str) -> dict[str, float]:
+    samples = []
+    for _ in range(RUNS):
+        output = subprocess.run(
+            [sys.executable, "-c", _PROBE.format(statement=statement)], capture_output=True, text=True, check=True
+        ).stdout
+        samples.append(json.loads(output))
+    best: dict[str, float] = min(samples, key=lambda sample: sample["seconds"])
+    return best
+
+
+def run() -> str:
+    bare = _measure("pass")
+    numpy_pandas = _measure("import numpy, pandas")
+    fuse_eval = _measure("import fuse.eval")
+    added_mb = (fuse_eval["max_rss_kb"] - bare["max_rss_kb"]) / 1024
+    return "\n".join(
+        [
+            "## `import fuse.eval` (benchmarks/eval_import.py)",
+            "",
+            f"Fresh interpreter per run, best of {RUNS}; memory is the process's peak RSS minus the bare interpreter's.",
+            "",
+            "| import | wall time | peak RSS added | torch imported |",
+            "|---|---:|---:|---|",
+            (
+                f"| `import numpy, pandas` (for scale) | {numpy_pandas['seconds']:.2f} s | "
+                f"{(numpy_pandas['max_rss_kb'] - bare['max_rss_kb']) / 1024:.0f} MB | {numpy_pandas['torch']} |"
+            ),
+            f"| `import fuse.eval` | {fuse_eval['seconds']:.2f} s | {added_mb:.0f} MB | {fuse_eval['torch']} |",
+            "",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    print(run())

@@ -1,0 +1,585 @@
+"""Calibration metrics: reliability diagram, expected / maximum calibration error, temperature scaling.
+
+FuseMedML's calibration family (``MetricReliabilityDiagram``, ``MetricECE``, ``MetricFindTemperature``,
+``MetricApplyTemperature``) with the same names, arguments and result keys. Predictions are one probability vector
+per sample (rows summing to 1), or a scalar per sample, the probability of class 1 (expanded to ``[1 - p, p]``).
+Samples are binned by their top-label confidence (the maximum probability); a bin's accuracy is the fraction of its
+samples whose argmax is the target (Guo et al. 2017, https://arxiv.org/abs/1706.04599).
+
+Fixed on the way (reference §8.2): bins are ``[lo, hi)`` except the last, which is closed, so a confidence of exactly
+1.0 (or the maximum, with quantile bins) is counted instead of being dropped from every bin; ``MetricECE`` offers the
+standard mean-confidence ECE next to FuseMedML's upper-edge formula; ``MetricApplyTemperature`` returns
+``PerSampleData`` (aligned by id under ``CI``, ``GroupAnalysis`` and ``Filter``) instead of a bare array; an empty bin's
+accuracy is NaN (nothing was measured), not 0.
+
+``find_temperature`` returns the temperature that minimises the cross-entropy (found by root finding on its
+derivative, which is monotone in ``1 / T``). FuseMedML's LBFGS (lr=0.01, max_iter=50, from T=1.5) stops short of that
+minimum (0.8076 instead of 0.8948 on its example 13); ``optimizer="fusemedml_lbfgs"`` reproduces its iterations.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+import os
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import optimize, special, stats
+
+from fuse.eval._classification import _as_array, _target_labels
+from fuse.eval._metric_base import RESULTS_PREFIX, MetricDefault
+from fuse.eval._per_sample import PerSampleData
+from fuse.eval._warnings import UndefinedMetricWarning
+
+__all__ = [
+    # metrics
+    "MetricReliabilityDiagram",
+    "MetricECE",
+    "MetricFindTemperature",
+    "MetricApplyTemperature",
+    # the functions they call
+    "reliability_diagram",
+    "expected_calibration_error",
+    "find_temperature",
+    "apply_temperature",
+    # constants
+    "ECE_METHODS",
+    "TEMPERATURE_OPTIMIZERS",
+]
+
+ArrayLike = Sequence[Any] | np.ndarray
+Ids = Sequence[Hashable] | np.ndarray
+
+ECE_METHODS: tuple[str, ...] = ("upper_edge", "mean_confidence")
+TEMPERATURE_OPTIMIZERS: tuple[str, ...] = ("exact", "fusemedml_lbfgs")
+
+_SUM_RTOL = 1e-5  # FuseMedML's math.isclose(row.sum(), 1, rel_tol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# inputs
+
+
+def _sample_name(position: int, ids: Ids | None) -> str:
+    if ids is not None and len(ids) > position:
+        return f"sample #{position} (id {ids[position]!r})"
+    return f"sample #{position}"
+
+
+def _probabilities(pred: ArrayLike, ids: Ids | None) -> np.ndarray:
+    """``(n, C)`` probabilities; scalars become ``[1 - p, p]``; rows must sum to 1 and lie in [0, 1]."""
+    array = _as_array(pred)
+    if array.size == 0:
+        return np.empty((0, 2))
+    array = np.asarray(array, dtype=float)
+    if array.ndim == 1:
+        outside = np.flatnonzero(~((array >= 0) & (array <= 1)))
+        if len(outside):
+            first = int(outside[0])
+            raise ValueError(
+                f"pred of {_sample_name(first, ids)} is {float(array[first])!r}: a scalar prediction is the "
+                "probability of class 1 and must lie in [0, 1]"
+            )
+        return np.stack((1.0 - array, array), axis=1)
+    if array.ndim != 2 or array.shape[1] < 2:
+        raise ValueError(
+            f"pred must hold one probability (of class 1) or one probability vector (2 classes or more) per sample, "
+            f"got an array of shape {array.shape}"
+        )
+    sums = array.sum(axis=1)
+    bad = np.flatnonzero(~(np.abs(sums - 1.0) <= _SUM_RTOL * np.maximum(np.abs(sums), 1.0)))
+    if len(bad):
+        first = int(bad[0])
+        raise ValueError(
+            f"pred of {_sample_name(first, ids)} sums to {float(sums[first])!r}, not 1 (relative tolerance "
+            f"{_SUM_RTOL}): {array[first].tolist()}; pass probabilities (e.g. a softmax), not logits or scores"
+            + (f" ({len(bad)} such samples)" if len(bad) > 1 else "")
+        )
+    negative = np.flatnonzero((array < 0).any(axis=1))
+    if len(negative):
+        first = int(negative[0])
+        raise ValueError(f"pred of {_sample_name(first, ids)} has negative probabilities: {array[first].tolist()}")
+    return array
+
+
+def _labels(target: ArrayLike, classes: int, n: int) -> np.ndarray:
+    """Target class indices in ``[0, classes)``, one per sample."""
+    if n == 0 and len(target) == 0:
+        return np.empty(0, dtype=np.int64)
+    labels = _target_labels(target)
+    if len(labels) != n:
+        raise ValueError(f"target has {len(labels)} values for {n} predictions")
+    outside = labels[(labels < 0) | (labels >= classes)]
+    if len(outside):
+        raise ValueError(
+            f"target holds classes {sorted(set(outside.tolist()))} outside [0, {classes}) for predictions of "
+            f"{classes} classes"
+        )
+    return labels
+
+
+def _check_bins(num_bins: int | None, num_quantiles: int | None) -> None:
+    for name, value in (("num_bins", num_bins), ("num_quantiles", num_quantiles)):
+        if value is not None and (not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+    if num_bins is None and num_quantiles is None:
+        raise ValueError("set num_bins (equal-width bins) or num_quantiles (equal-mass bins); both are None")
+
+
+def _check_method(method: str) -> None:
+    if method not in ECE_METHODS:
+        raise ValueError(f"unknown ECE method {method!r}; allowed: {list(ECE_METHODS)}")
+
+
+def _check_optimizer(optimizer: str) -> None:
+    if optimizer not in TEMPERATURE_OPTIMIZERS:
+        raise ValueError(f"unknown temperature optimizer {optimizer!r}; allowed: {list(TEMPERATURE_OPTIMIZERS)}")
+
+
+def _undefined(message: str) -> None:
+    warnings.warn(f"{message}; returning NaN", UndefinedMetricWarning, stacklevel=3)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# binning
+
+
+@dataclass(frozen=True)
+class _Bins:
+    edges: np.ndarray  # (K + 1,)
+    index: np.ndarray  # (n,) bin of each sample
+    confidence: np.ndarray  # (n,) max probability
+    correct: np.ndarray  # (n,) argmax == target
+    counts: np.ndarray  # (K,)
+    correct_counts: np.ndarray  # (K,)
+
+
+def _bin(pred: ArrayLike, target: ArrayLike, num_bins: int | None, num_quantiles: int | None, ids: Ids | None) -> _Bins:
+    _check_bins(num_bins, num_quantiles)
+    probabilities = _probabilities(pred, ids)
+    labels = _labels(target, probabilities.shape[1], len(probabilities))
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    if num_quantiles is not None:
+        if len(confidence):
+            quantiles = stats.mstats.mquantiles(confidence, prob=np.linspace(0, 1, num_quantiles + 1).tolist())
+            edges = np.asarray(quantiles, dtype=float)
+        else:
+            edges = np.full(num_quantiles + 1, np.nan)
+    else:
+        assert num_bins is not None
+        edges = np.linspace(0, 1, num_bins + 1)
+    bins = len(edges) - 1
+    # [edge_i, edge_i+1), the last bin closed; with repeated edges a sample goes to the last bin starting at its value
+    index = np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    correct_counts = np.bincount(index, weights=correct, minlength=bins)
+    return _Bins(edges, index, confidence, correct, counts, correct_counts)
+
+
+def _bin_accuracy(bins: _Bins) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy: np.ndarray = np.where(bins.counts > 0, bins.correct_counts / bins.counts, np.nan)
+    return accuracy
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# functions
+
+
+def reliability_diagram(
+    pred: ArrayLike,
+    target: ArrayLike,
+    num_bins: int | None = 10,
+    num_quantiles: int | None = None,
+    ids: Ids | None = None,
+) -> dict[str, Any]:
+    """The data of a reliability diagram (FuseMedML's result keys): samples binned by top-label confidence.
+
+    - ``conf_vec``: the ``K + 1`` bin edges: ``linspace(0, 1, num_bins + 1)``, or with ``num_quantiles`` (which takes
+      precedence over ``num_bins``) equal-mass edges, scipy ``mstats.mquantiles`` of the confidences as FuseMedML
+      computes them; bins are ``[lo, hi)`` except the last, which is closed;
+    - ``mid_confidence_points``: the bin centres; ``accuracy``: per-bin accuracy (NaN for an empty bin);
+      ``num_samples_per_bin``: per-bin counts;
+    - ``avg_accuracy``, ``avg_confidence``: overall accuracy and mean confidence; ``total_samples``.
+
+    ``pred`` rows must sum to 1 (relative tolerance 1e-5); ``ids`` only name a bad sample in errors. Empty input gives
+    NaN values with an ``UndefinedMetricWarning``.
+
+    >>> result = reliability_diagram([[0.9, 0.1], [0.3, 0.7], [0.4, 0.6], [0.05, 0.95]], [0, 0, 1, 1], num_bins=2)
+    >>> result["num_samples_per_bin"].tolist(), result["accuracy"].tolist(), result["avg_accuracy"]
+    ([0, 4], [nan, 0.75], 0.75)
+    """
+    bins = _bin(pred, target, num_bins, num_quantiles, ids)
+    total = len(bins.confidence)
+    if total == 0:
+        _undefined("a reliability diagram of no samples is undefined")
+    edges = bins.edges
+    return {
+        "conf_vec": edges,
+        "mid_confidence_points": np.diff(edges) / 2 + edges[:-1],
+        "accuracy": _bin_accuracy(bins),
+        "avg_accuracy": float(np.mean(bins.correct)) if total else float("nan"),
+        "avg_confidence": float(np.mean(bins.confidence)) if total else float("nan"),
+        "num_samples_per_bin": bins.counts,
+        "total_samples": total,
+    }
+
+
+def expected_calibration_error(
+    pred: ArrayLike,
+    target: ArrayLike,
+    num_bins: int | None = 10,
+    num_quantiles: int | None = None,
+    method: str = "upper_edge",
+    ids: Ids | None = None,
+) -> dict[str, float]:
+    """Expected and maximum calibration error, ``{"ece", "mce"}``, on the bins of :func:`reliability_diagram`.
+
+    ``ece = sum_i n_i * |acc_i - conf_i| / N`` and ``mce = max_i |acc_i - conf_i|`` over non-empty bins, where
+    ``conf_i`` is:
+
+    - ``method="upper_edge"`` (default, FuseMedML's formula): the bin's upper edge;
+    - ``method="mean_confidence"``: the mean confidence of the bin's samples, the standard ECE (Guo et al. 2017).
+
+    Empty input gives NaN with an ``UndefinedMetricWarning``.
+
+    >>> pred, target = [[0.9, 0.1], [0.3, 0.7], [0.4, 0.6], [0.05, 0.95]], [0, 0, 1, 1]
+    >>> expected_calibration_error(pred, target, num_bins=2)
+    {'ece': 0.25, 'mce': 0.25}
+    >>> standard = expected_calibration_error(pred, target, num_bins=2, method="mean_confidence")
+    >>> {key: round(value, 4) for key, value in standard.items()}
+    {'ece': 0.0375, 'mce': 0.0375}
+    """
+    _check_method(method)
+    bins = _bin(pred, target, num_bins, num_quantiles, ids)
+    total = len(bins.confidence)
+    if total == 0:
+        _undefined("the calibration error of no samples is undefined")
+        return {"ece": float("nan"), "mce": float("nan")}
+    if method == "upper_edge":
+        reference = bins.edges[1:]
+    else:
+        sums = np.bincount(bins.index, weights=bins.confidence, minlength=len(bins.counts))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            reference = np.where(bins.counts > 0, sums / bins.counts, np.nan)
+    occupied = bins.counts > 0
+    gaps = np.abs(_bin_accuracy(bins)[occupied] - reference[occupied])
+    return {"ece": float(np.sum(bins.counts[occupied] * gaps) / total), "mce": float(np.max(gaps))}
+
+
+def _logit_matrix(logits: ArrayLike, ids: Ids | None) -> np.ndarray:
+    """``(n, C)`` finite logits; a scalar per sample is the logit of class 1 against class 0 (``[0, z]``)."""
+    array = _as_array(logits)
+    if array.size == 0:
+        return np.empty((0, 2))
+    array = np.asarray(array, dtype=float)
+    if array.ndim == 1:
+        array = np.stack((np.zeros_like(array), array), axis=1)
+    if array.ndim != 2 or array.shape[1] < 2:
+        raise ValueError(
+            f"logits must hold one logit (of class 1) or one logit vector (2 classes or more) per sample, got an "
+            f"array of shape {array.shape}"
+        )
+    bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
+    if len(bad):
+        first = int(bad[0])
+        raise ValueError(
+            f"logits of {_sample_name(first, ids)} are not finite: {array[first].tolist()} (a log of a zero "
+            "probability? clip probabilities away from 0 before taking logs)"
+        )
+    return array
+
+
+def _exact_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The minimiser of the mean cross-entropy. With ``b = 1/T``, ``NLL(b)`` is convex and its derivative
+    ``g(b) = mean(E_softmax(b*z)[z] - z_target)`` increases from ``g(0)``; the optimum is the root of ``g``.
+    """
+    centred = logits - logits.max(axis=1, keepdims=True)
+    true_logit = centred[np.arange(len(labels)), labels]
+
+    def derivative(beta: float) -> float:
+        weights = special.softmax(beta * centred, axis=1)
+        return float(np.mean(np.sum(weights * centred, axis=1) - true_logit))
+
+    if derivative(0.0) >= 0:
+        _undefined(
+            "the cross-entropy is minimised as the temperature goes to infinity (on average the target's logit is "
+            "not above the mean logit), so no finite temperature is optimal"
+        )
+        return float("nan")
+    low, high = 0.0, 1.0
+    while derivative(high) < 0 and high < 1e300:
+        low, high = high, high * 2.0
+    if derivative(high) <= 0:
+        _undefined(
+            "the cross-entropy keeps decreasing as the temperature goes to 0 (every sample's largest logit is its "
+            "target), so no positive temperature is optimal"
+        )
+        return float("nan")
+    beta = optimize.brentq(derivative, low, high, xtol=high * 1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
+    return 1.0 / float(beta)
+
+
+def _fusemedml_lbfgs_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """FuseMedML's fit: ``torch.optim.LBFGS([T], lr=0.01, max_iter=50)`` from ``T = 1.5`` on the mean cross-entropy,
+    without line search, replayed step by step in float32 as torch runs it (the parameter, gradient and L-BFGS
+    memory are float32; the loss is float64 for float64 logits).
+    """
+    f32 = np.float32
+    lr, max_iter, max_eval, tolerance_grad, tolerance_change = f32(0.01), 50, 62, 1e-7, 1e-9
+    rows = np.arange(len(labels))
+
+    def loss_and_grad(temperature: np.float32) -> tuple[float, np.float32]:
+        t64 = float(temperature)
+        scaled = logits / t64
+        loss = float(np.mean(special.logsumexp(scaled, axis=1) - scaled[rows, labels]))
+        d_scaled = special.softmax(scaled, axis=1)
+        d_scaled[rows, labels] -= 1.0
+        grad = -float(np.sum(d_scaled * logits)) / (t64 * t64) / len(labels)
+        return loss, f32(grad)
+
+    temperature = f32(1.5)
+    loss, grad = loss_and_grad(temperature)
+    evaluations = 1
+    if abs(grad) <= tolerance_grad:
+        return float(temperature)
+    directions: list[np.float32] = []
+    steps: list[np.float32] = []
+    inverse_curvatures: list[np.float32] = []
+    h_diag, direction, step = f32(1.0), f32(0.0), f32(0.0)  # torch's history_size=100 > 49 pairs: nothing is dropped
+    previous_grad = grad
+    for iteration in range(1, max_iter + 1):
+        if iteration == 1:
+            direction = -grad
+        else:
+            y = f32(grad - previous_grad)
+            s = f32(direction * step)
+            ys = f32(y * s)
+            if ys > 1e-10:
+                directions.append(y)
+                steps.append(s)
+                inverse_curvatures.append(f32(f32(1.0) / ys))
+                h_diag = f32(ys / f32(y * y))
+            alphas: list[np.float32] = [f32(0.0)] * len(directions)
+            q = f32(-grad)
+            for i in range(len(directions) - 1, -1, -1):
+                alphas[i] = f32(f32(steps[i] * q) * inverse_curvatures[i])
+                q = f32(q - f32(alphas[i] * directions[i]))
+            r = f32(q * h_diag)
+            for i in range(len(directions)):
+                beta_i = f32(f32(directions[i] * r) * inverse_curvatures[i])
+                r = f32(r + f32(steps[i] * f32(alphas[i] - beta_i)))
+            direction = r
+        previous_grad, previous_loss = grad, loss
+        step = f32(min(f32(1.0), f32(f32(1.0) / abs(grad))) * lr) if iteration == 1 else lr
+        if f32(grad * direction) > -tolerance_change:
+            break
+        temperature = f32(temperature + f32(step * direction))
+        if iteration == max_iter:
+            break
+        loss, grad = loss_and_grad(temperature)
+        evaluations += 1
+        if evaluations >= max_eval or abs(grad) <= tolerance_grad:
+            break
+        if abs(f32(direction * step)) <= tolerance_change or abs(loss - previous_loss) < tolerance_change:
+            break
+    return float(temperature)
+
+
+def find_temperature(logits: ArrayLike, target: ArrayLike, optimizer: str = "exact", ids: Ids | None = None) -> float:
+    """The temperature ``T`` minimising the mean cross-entropy of ``softmax(logits / T)`` (temperature scaling,
+    Guo et al. 2017), fitted on ``logits`` (one vector per sample, before the softmax; a scalar per sample is the
+    logit of class 1) and integer (or one-hot) ``target``.
+
+    - ``optimizer="exact"`` (default): the minimiser itself, to machine precision (scipy ``brentq`` on the
+      derivative, which is monotone in ``1 / T``);
+    - ``optimizer="fusemedml_lbfgs"``: FuseMedML's result, 50 fixed-step LBFGS iterations (lr=0.01) from ``T = 1.5``,
+      which usually stop before the minimum.
+
+    NaN with an ``UndefinedMetricWarning`` when no positive finite temperature is optimal (the cross-entropy keeps
+    falling as ``T`` goes to 0 or to infinity) or the input is empty.
+
+    >>> import numpy as np
+    >>> logits = np.array([[2.0, 0.0], [0.0, 2.0], [1.5, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    >>> round(find_temperature(logits, [0, 1, 1, 1, 0]), 4)
+    1.1438
+    """
+    _check_optimizer(optimizer)
+    matrix = _logit_matrix(logits, ids)
+    labels = _labels(target, matrix.shape[1], len(matrix))
+    if len(matrix) == 0:
+        _undefined("a temperature cannot be fitted on no samples")
+        return float("nan")
+    if optimizer == "fusemedml_lbfgs":
+        return _fusemedml_lbfgs_temperature(matrix, labels)
+    return _exact_temperature(matrix, labels)
+
+
+def apply_temperature(logits: ArrayLike, temperature: float) -> np.ndarray:
+    """Calibrated probabilities ``softmax(logits / temperature)`` (scipy), ``(n, C)`` for logit vectors; for a scalar
+    logit of class 1 per sample, the probability of class 1 (``sigmoid(z / T)``), ``(n,)``.
+
+    >>> apply_temperature([[2.0, 0.0], [0.0, 1.0]], 2.0).round(4).tolist()
+    [[0.7311, 0.2689], [0.3775, 0.6225]]
+    """
+    if not isinstance(temperature, numbers.Real) or isinstance(temperature, bool) or not 0 < temperature < np.inf:
+        raise ValueError(
+            f"temperature must be a positive finite number, got {temperature!r} (find_temperature returns NaN when "
+            "no temperature is optimal)"
+        )
+    scalar = _as_array(logits).ndim == 1
+    matrix = _logit_matrix(logits, None)
+    probabilities: np.ndarray = special.softmax(matrix / float(temperature), axis=1)
+    return probabilities[:, 1] if scalar else probabilities
+
+
+def _apply_temperature_per_sample(pred: ArrayLike, temperature: float, ids: Ids | None) -> PerSampleData:
+    if ids is None:
+        raise ValueError("MetricApplyTemperature needs sample ids: add an 'id' key (or data.sample_id) to the data")
+    return PerSampleData(apply_temperature(pred, temperature), ids)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# metrics
+
+
+class MetricReliabilityDiagram(MetricDefault):
+    """Reliability diagram data (FuseMedML's ``MetricReliabilityDiagram``); see :func:`reliability_diagram`. With
+    ``output_filename``, every evaluation also writes the diagram as an image there
+    (``fuse.eval._plots.plot_reliability_diagram``, needs matplotlib).
+
+    >>> import numpy as np
+    >>> metric = MetricReliabilityDiagram(pred="pred", target="target", num_bins=2)
+    >>> metric.collect({"id": [0, 1, 2], "pred": np.array([[0.9, 0.1], [0.3, 0.7], [0.2, 0.8]]), "target": [0, 0, 1]})
+    >>> metric.eval()["num_samples_per_bin"].tolist()
+    [0, 3]
+    """
+
+    def __init__(
+        self,
+        pred: str,
+        target: str,
+        num_bins: int | None = 10,
+        num_quantiles: int | None = None,
+        output_filename: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        _check_bins(num_bins, num_quantiles)
+        self._output_filename = output_filename
+        super().__init__(
+            metric_func=functools.partial(reliability_diagram, num_bins=num_bins, num_quantiles=num_quantiles),
+            pred=pred,
+            target=target,
+            extract_ids=True,
+            **kwargs,
+        )
+
+    def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = super().eval(results, ids)
+        if self._output_filename is not None:
+            from fuse.eval._plots import plot_reliability_diagram
+
+            plot_reliability_diagram(result, self._output_filename)
+        return result
+
+    def eval_resampled(self, results: Mapping[str, Any] | None, ids: np.ndarray, rows: np.ndarray) -> list[Any]:
+        """Bootstrap resamples (``CI``) are evaluated without writing the image."""
+        return [super(MetricReliabilityDiagram, self).eval(results, ids[row]) for row in rows]
+
+
+class MetricECE(MetricDefault):
+    """Expected and maximum calibration error, ``{"ece", "mce"}`` (FuseMedML's ``MetricECE``); ``method`` is
+    ``"upper_edge"`` (FuseMedML's formula, the default) or ``"mean_confidence"`` (the standard ECE). See
+    :func:`expected_calibration_error`.
+
+    >>> import numpy as np
+    >>> metric = MetricECE(pred="pred", target="target", num_bins=2, method="mean_confidence")
+    >>> metric.collect({"id": [0, 1, 2], "pred": np.array([[0.9, 0.1], [0.3, 0.7], [0.2, 0.8]]), "target": [0, 0, 1]})
+    >>> {key: round(value, 4) for key, value in metric.eval().items()}
+    {'ece': 0.1333, 'mce': 0.1333}
+    """
+
+    def __init__(
+        self,
+        pred: str,
+        target: str,
+        num_bins: int | None = 10,
+        num_quantiles: int | None = None,
+        method: str = "upper_edge",
+        **kwargs: Any,
+    ) -> None:
+        _check_bins(num_bins, num_quantiles)
+        _check_method(method)
+        super().__init__(
+            metric_func=functools.partial(
+                expected_calibration_error, num_bins=num_bins, num_quantiles=num_quantiles, method=method
+            ),
+            pred=pred,
+            target=target,
+            extract_ids=True,
+            **kwargs,
+        )
+
+
+class MetricFindTemperature(MetricDefault):
+    """The calibration temperature (a float) fitted on logits ``pred`` (FuseMedML's ``MetricFindTemperature``); pass
+    it on as ``temperature="results:metrics.<name>"`` to :class:`MetricApplyTemperature`. See
+    :func:`find_temperature` (``optimizer="fusemedml_lbfgs"`` reproduces FuseMedML's under-converged value).
+
+    >>> import numpy as np
+    >>> metric = MetricFindTemperature(pred="logits", target="target")
+    >>> logits = np.array([[2.0, 0.0], [0.0, 2.0], [1.5, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    >>> metric.collect({"id": list(range(5)), "logits": logits, "target": [0, 1, 1, 1, 0]})
+    >>> round(metric.eval(), 4)
+    1.1438
+    """
+
+    def __init__(self, pred: str, target: str, optimizer: str = "exact", **kwargs: Any) -> None:
+        _check_optimizer(optimizer)
+        super().__init__(
+            metric_func=functools.partial(find_temperature, optimizer=optimizer),
+            pred=None,
+            target=target,
+            logits=pred,
+            extract_ids=True,
+            **kwargs,
+        )
+
+
+class MetricApplyTemperature(MetricDefault):
+    """Calibrated probabilities ``softmax(pred / temperature)`` of logits ``pred`` (FuseMedML's
+    ``MetricApplyTemperature``) as ``PerSampleData``, so later metrics, ``CI``, ``GroupAnalysis`` and ``Filter`` read
+    them aligned by id (``pred="results:metrics.<name>"``). ``temperature`` is a number or a
+    ``"results:metrics.<find temperature metric>"`` reference. See :func:`apply_temperature`.
+
+    >>> import numpy as np
+    >>> metric = MetricApplyTemperature(pred="logits", temperature=2.0)
+    >>> metric.collect({"id": ["a", "b"], "logits": np.array([[2.0, 0.0], [0.0, 1.0]])})
+    >>> metric.eval()(["b"]).round(4).tolist()
+    [[0.3775, 0.6225]]
+    """
+
+    def __init__(self, pred: str, temperature: float | str, **kwargs: Any) -> None:
+        if isinstance(temperature, str):
+            if not temperature.startswith(RESULTS_PREFIX):
+                raise ValueError(
+                    f"temperature {temperature!r} is a string: only '{RESULTS_PREFIX}metrics.<name>' references to an "
+                    "earlier metric's result are allowed (or pass a number)"
+                )
+        elif not isinstance(temperature, numbers.Real) or isinstance(temperature, bool) or not 0 < temperature < np.inf:
+            raise ValueError(
+                f"temperature must be a positive finite number or a results: reference, got {temperature!r}"
+            )
+        super().__init__(
+            metric_func=_apply_temperature_per_sample,
+            pred=pred,
+            target=None,
+            temperature=temperature,
+            extract_ids=True,
+            **kwargs,
+        )

@@ -9,10 +9,19 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import auc, precision_recall_curve, roc_auc_score
 
-from fuse.eval import CI, MetricAUCROC, MetricDefault, UndefinedMetricWarning, auc_roc
-from fuse.eval._auc import auc_roc_resampled
+from fuse.eval import (
+    CI,
+    MetricAccuracy,
+    MetricAUCPR,
+    MetricAUCROC,
+    MetricBase,
+    MetricDefault,
+    UndefinedMetricWarning,
+    auc_roc,
+)
+from fuse.eval._auc import auc_pr_resampled, auc_roc_resampled
 from fuse.eval._bootstrap import bootstrap_rows, confidence_interval
 
 
@@ -167,3 +176,44 @@ def test_auc_conventions() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert auc_roc([0.1, 0.9, 0.2, 0.8], [0, 1, 0, 1], max_fpr=0.5) == 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 40), seed=st.integers(0, 10_000), distinct_scores=st.integers(1, 6))
+def test_resampled_auc_pr_equals_sklearn_per_row(n: int, seed: int, distinct_scores: int) -> None:
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, distinct_scores, n) / distinct_scores  # heavy ties
+    positive = rng.random(n) < 0.5
+    rows = rng.integers(0, n, (7, n))
+    got = auc_pr_resampled(scores, positive, rows)
+    for row, value in zip(rows, got, strict=True):
+        if positive[row].all() or not positive[row].any():
+            assert np.isnan(value)
+        else:
+            precision, recall, _ = precision_recall_curve(positive[row], scores[row])
+            assert value == pytest.approx(auc(recall, precision), abs=1e-12)
+
+
+@pytest.mark.parametrize("class_names", [None, ["a", "b", "c"]])
+def test_vectorised_auc_pr_and_accuracy_bootstraps_equal_the_loop(class_names: list[str] | None) -> None:
+    rng = np.random.default_rng(8)
+    n = 80
+    classes = 3 if class_names else 2
+    target = rng.integers(0, classes, n)
+    scores = np.round(rng.dirichlet(np.ones(classes), n), 1)  # ties
+    pred = list(scores) if class_names else scores[:, 1]
+    frame = pd.DataFrame({"id": range(n), "pred": pred, "target": target, "w": rng.random(n) + 0.5})
+    metrics = [
+        MetricAUCPR(pred="pred", target="target", class_names=class_names),
+        MetricAccuracy(pred="pred", target="target"),
+        MetricAccuracy(pred="pred", target="target", sample_weight="w"),
+    ]
+    for metric in metrics:
+        metric.set(frame)
+        ids = np.arange(n)
+        rows = next(bootstrap_rows(target, 30, 5))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            vectorised = metric.eval_resampled(None, ids, rows)
+            looped = MetricBase.eval_resampled(metric, None, ids, rows)
+        assert vectorised == [pytest.approx(v, abs=1e-12, nan_ok=True) for v in looped]

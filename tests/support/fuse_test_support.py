@@ -67,11 +67,14 @@ def check_distribution(pkg: str) -> None:
 
 
 def fuse_modules_after_import(pkg: str) -> set[str]:
-    """The top-level fuse packages and the heavy libraries (torch, lightning, pandas) loaded by ``import fuse.<pkg>`` in a fresh interpreter."""
+    """The top-level fuse packages and the heavy libraries (torch, lightning, pandas, sklearn, scipy, statsmodels)
+    loaded by ``import fuse.<pkg>`` in a fresh interpreter.
+    """
     code = (
         f"import sys, fuse.{pkg}\n"
         "names = {m.split('.')[1] for m in sys.modules if m.startswith('fuse.')}\n"
-        "names |= {m for m in ('torch', 'lightning', 'pandas') if m in sys.modules}\n"
+        "heavy = ('torch', 'lightning', 'pandas', 'sklearn', 'scipy', 'statsmodels')\n"
+        "names |= {m for m in heavy if m in sys.modules}\n"
         "print(' '.join(sorted(names)))"
     )
     output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as sk_metrics
 
+from fuse.eval._lazy import sk_metrics
 from fuse.eval._multiclass import MetricMultiClassDefault
 from fuse.eval._warnings import UndefinedMetricWarning
 
-__all__ = ["MetricAUCROC", "auc_roc", "auc_roc_resampled"]
+__all__ = ["MetricAUCROC", "auc_pr_resampled", "auc_roc", "auc_roc_resampled", "grouped_class_counts"]
 
 # counts matrices are built this many entries at a time (bounded memory for any number of samples)
 _BLOCK_ENTRIES = 1 << 22
@@ -67,13 +67,15 @@ def auc_roc(
     return float(sk_metrics.roc_auc_score(positive, scores, sample_weight=weights, max_fpr=max_fpr))
 
 
-def auc_roc_resampled(scores: np.ndarray, positive: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """AUC of every resampling at once: ``rows[r]`` holds positions into ``scores``; returns one AUC per row.
+def grouped_class_counts(
+    scores: np.ndarray, positive: np.ndarray, rows: np.ndarray
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Per resampling, the number of negatives and positives at every distinct score, a block of rows at a time.
 
-    Equal to ``roc_auc_score(positive[row], scores[row])`` per row (ties count one half), but computed as a
-    Mann-Whitney statistic from integer multiplicities: every sample maps to a (tie group, class) bin, one
-    ``bincount`` per block counts the bins of all its rows, and the rest works on groups, not samples.
-    Memory stays bounded (blocks of rows). A row with a single class present gives NaN.
+    Yields ``(first_row, counts)`` with ``counts[r, g] = (negatives, positives)`` of resampling ``first_row + r``
+    in tie group ``g`` (groups in increasing score order). Every sample maps to a (tie group, class) bin and one
+    ``bincount`` per block counts the bins of all its rows, so rank metrics of many resamplings cost one sort in
+    all. Memory stays bounded (blocks of rows).
     """
     n = len(scores)
     order = np.argsort(scores, kind="mergesort")
@@ -81,19 +83,52 @@ def auc_roc_resampled(scores: np.ndarray, positive: np.ndarray, rows: np.ndarray
     groups = int(group_of_sorted[-1]) + 1 if n else 0
     bin_of = np.empty(n, dtype=np.int64)
     bin_of[order] = group_of_sorted * 2 + positive[order]  # even bins: negatives, odd: positives
-    result = np.empty(len(rows))
     block = max(1, _BLOCK_ENTRIES // max(n, 1))
     for first in range(0, len(rows), block):
         chunk = rows[first : first + block]
         offsets = (np.arange(len(chunk), dtype=np.int64) * (2 * groups))[:, None]
         binned = np.bincount((bin_of[chunk] + offsets).ravel(), minlength=len(chunk) * 2 * groups)
-        binned = binned.reshape(len(chunk), groups, 2).astype(float)
-        neg_groups, pos_groups = binned[:, :, 0], binned[:, :, 1]
+        yield first, binned.reshape(len(chunk), groups, 2).astype(float)
+
+
+def auc_roc_resampled(scores: np.ndarray, positive: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """AUC of every resampling at once: ``rows[r]`` holds positions into ``scores``; returns one AUC per row.
+
+    Equal to ``roc_auc_score(positive[row], scores[row])`` per row (ties count one half), computed as a
+    Mann-Whitney statistic from the per-group counts of :func:`grouped_class_counts`. A row with a single class
+    present gives NaN.
+    """
+    result = np.empty(len(rows))
+    for first, counts in grouped_class_counts(scores, positive, rows):
+        neg_groups, pos_groups = counts[:, :, 0], counts[:, :, 1]
         negatives_below = np.cumsum(neg_groups, axis=1) - neg_groups
         numerator = (pos_groups * (negatives_below + 0.5 * neg_groups)).sum(axis=1)
         denominator = pos_groups.sum(axis=1) * neg_groups.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            result[first : first + len(chunk)] = np.where(denominator > 0, numerator / denominator, np.nan)
+            result[first : first + len(counts)] = np.where(denominator > 0, numerator / denominator, np.nan)
+    return result
+
+
+def auc_pr_resampled(scores: np.ndarray, positive: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Area under the precision-recall curve of every resampling at once, as ``auc(recall, precision)`` of sklearn's
+    ``precision_recall_curve`` per row (thresholds at the distinct scores, the curve starting at recall 0,
+    precision 1). NaN for a row without positives or without negatives.
+    """
+    result = np.empty(len(rows))
+    for first, counts in grouped_class_counts(scores, positive, rows):
+        descending = counts[:, ::-1, :]  # thresholds from the highest score down
+        false_positives = np.cumsum(descending[:, :, 0], axis=1)
+        true_positives = np.cumsum(descending[:, :, 1], axis=1)
+        positives, negatives = true_positives[:, -1:], false_positives[:, -1:]
+        called = true_positives + false_positives
+        with np.errstate(invalid="ignore", divide="ignore"):
+            recall = true_positives / positives
+            precision = np.where(called > 0, true_positives / np.maximum(called, 1), 1.0)  # nothing called: (0, 1)
+        recall = np.concatenate([np.zeros((len(counts), 1)), recall], axis=1)
+        precision = np.concatenate([np.ones((len(counts), 1)), precision], axis=1)
+        area = np.sum(np.diff(recall, axis=1) * (precision[:, 1:] + precision[:, :-1]) / 2, axis=1)
+        defined = (positives[:, 0] > 0) & (negatives[:, 0] > 0)
+        result[first : first + len(counts)] = np.where(defined, area, np.nan)
     return result
 
 
@@ -135,14 +170,4 @@ class MetricAUCROC(MetricMultiClassDefault):
         for pos_class_index in classes:
             scores, positive = binary_scores(pred, target, pos_class_index)
             per_class.append(auc_roc_resampled(scores, positive, rows))
-        undefined = np.isnan(np.stack(per_class)).any(axis=0)
-        if undefined.any():
-            warnings.warn(
-                f"ROC AUC is undefined (one class absent) in {int(undefined.sum())} of {len(rows)} resamplings; "
-                "they are NaN",
-                UndefinedMetricWarning,
-                stacklevel=2,
-            )
-        if self._class_names is None:
-            return [float(v) for v in per_class[0]]
-        return [self.combine_classes([float(values[r]) for values in per_class]) for r in range(len(rows))]
+        return self.combine_resampled(per_class, "ROC AUC")

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from fuse.core import progress
+from fuse.eval._lazy import scipy_stats as stats
 from fuse.eval._metric_base import Ids, MetricBase, WrappingMetric
 
 __all__ = ["CI", "bootstrap_rows", "confidence_interval", "evaluate_bootstraps"]

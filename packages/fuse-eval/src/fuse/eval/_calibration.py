@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special, stats
 
 from fuse.eval._classification import _as_array, _target_labels
+from fuse.eval._lazy import scipy_optimize as optimize
+from fuse.eval._lazy import scipy_special as special
+from fuse.eval._lazy import scipy_stats as stats
 from fuse.eval._metric_base import RESULTS_PREFIX, MetricDefault
 from fuse.eval._per_sample import PerSampleData
 from fuse.eval._warnings import UndefinedMetricWarning

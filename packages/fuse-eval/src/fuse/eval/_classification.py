@@ -20,9 +20,9 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as sk_metrics
 
-from fuse.eval._auc import binary_scores
+from fuse.eval._auc import auc_pr_resampled, binary_scores
+from fuse.eval._lazy import sk_metrics
 from fuse.eval._metric_base import RESULTS_PREFIX, MetricDefault
 from fuse.eval._multiclass import MetricMultiClassDefault
 from fuse.eval._per_sample import PerSampleData
@@ -229,9 +229,7 @@ def auc_pr(
     >>> round(auc_pr([0.2, 0.3, 0.9, 0.6], [1, 0, 1, 1]), 4)
     0.9028
     """
-    scores, positive = binary_scores(pred, target, pos_class_index)
-    if pos_class_index == 0 and _as_array(pred).ndim == 1:
-        scores, positive = 1.0 - scores, np.asarray(target).reshape(-1) == 0
+    scores, positive = _auc_pr_inputs(pred, target, pos_class_index)
     weights = _weights(sample_weight, len(scores))
     if positive.all() or not positive.any():
         return _undefined(
@@ -239,6 +237,14 @@ def auc_pr(
         )
     precision, recall, _ = sk_metrics.precision_recall_curve(positive, scores, sample_weight=weights)
     return float(sk_metrics.auc(recall, precision))
+
+
+def _auc_pr_inputs(pred: ArrayLike, target: ArrayLike, pos_class_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, is positive) of one class against the rest; class 0 of scalar probabilities scores ``1 - p``."""
+    scores, positive = binary_scores(pred, target, pos_class_index)
+    if pos_class_index == 0 and _as_array(pred).ndim == 1:
+        scores, positive = 1.0 - scores, np.asarray(target).reshape(-1) == 0
+    return scores, positive
 
 
 def accuracy(pred: ArrayLike, target: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
@@ -649,6 +655,17 @@ class MetricAUCPR(MetricMultiClassDefault):
     def __init__(self, pred: str, target: str, class_names: Sequence[str] | None = None, **kwargs: Any) -> None:
         super().__init__(pred=pred, target=target, metric_func=auc_pr, class_names=class_names, **kwargs)
 
+    def eval_resampled(self, results: Mapping[str, Any] | None, ids: np.ndarray, rows: np.ndarray) -> list[Any]:
+        """All resamplings at once from per-score class counts (:func:`fuse.eval._auc.auc_pr_resampled`)."""
+        arguments = self._extract_arguments(results, ids)
+        if set(arguments) > {"pred", "target"}:  # sample weights: evaluate row by row
+            return super().eval_resampled(results, ids, rows)
+        classes = [-1] if self._class_names is None else list(range(len(self._class_names)))
+        per_class = [
+            auc_pr_resampled(*_auc_pr_inputs(arguments["pred"], arguments["target"], c), rows) for c in classes
+        ]
+        return self.combine_resampled(per_class, "AUC-PR")
+
 
 class MetricAccuracy(MetricDefault):
     """Accuracy (FuseMedML's ``MetricAccuracy``); ``sample_weight`` is a key. See :func:`accuracy`.
@@ -661,6 +678,15 @@ class MetricAccuracy(MetricDefault):
 
     def __init__(self, pred: str, target: str, sample_weight: str | None = None, **kwargs: Any) -> None:
         super().__init__(metric_func=accuracy, pred=pred, target=target, sample_weight=sample_weight, **kwargs)
+
+    def eval_resampled(self, results: Mapping[str, Any] | None, ids: np.ndarray, rows: np.ndarray) -> list[Any]:
+        """All resamplings at once: the (weighted) mean of each row's per-sample correctness."""
+        arguments = self._extract_arguments(results, ids)
+        correct = (_pred_labels(arguments["pred"]) == _target_labels(arguments["target"])).astype(float)
+        weights = _weights(arguments.get("sample_weight"), len(correct))
+        if weights is None:
+            return [float(v) for v in correct[rows].mean(axis=1)]
+        return [float(v) for v in (correct * weights)[rows].sum(axis=1) / weights[rows].sum(axis=1)]
 
 
 class MetricConfusion(MetricMultiClassDefault):

@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from statsmodels.stats.contingency_tables import mcnemar
 
 from fuse.eval._auc import binary_scores
+from fuse.eval._lazy import scipy_stats as stats
+from fuse.eval._lazy import statsmodels_contingency_tables
 from fuse.eval._metric_base import MetricDefault
 from fuse.eval._multiclass import MetricMultiClassDefault
 from fuse.eval._warnings import UndefinedMetricWarning
@@ -268,7 +268,7 @@ def mcnemars_test(
     if undefined is not None:
         warnings.warn(f"{undefined}; returning NaN", UndefinedMetricWarning, stacklevel=2)
         return {"p_value": float("nan"), "statistic": float("nan"), "n1": n1, "n2": n2}
-    result = mcnemar(table, exact=bool(exact), correction=bool(correction))
+    result = statsmodels_contingency_tables.mcnemar(table, exact=bool(exact), correction=bool(correction))
     return {"p_value": float(result.pvalue), "statistic": float(result.statistic), "n1": n1, "n2": n2}
 
 

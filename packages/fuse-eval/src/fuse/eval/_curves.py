@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as sk_metrics
 
 from fuse.eval._auc import binary_scores
 from fuse.eval._bootstrap import bootstrap_rows
+from fuse.eval._lazy import sk_metrics
 from fuse.eval._metric_base import MetricDefault
 
 __all__ = [

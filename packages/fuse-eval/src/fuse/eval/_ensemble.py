@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from fuse.core import AtomicFileWriter
+from fuse.eval._lazy import scipy_stats
 from fuse.eval._metric_base import MetricDefault, MetricWithCollectorBase
 from fuse.eval._per_sample import PerSampleData
 from fuse.eval._warnings import UndefinedMetricWarning
@@ -149,7 +149,7 @@ def _vote(stacked: np.ndarray) -> np.ndarray:
     if n_samples == 0:
         return np.empty(0, dtype=np.int64)
     if not np.isnan(labels).any():
-        complete: np.ndarray = scipy.stats.mode(labels, axis=1, keepdims=False).mode
+        complete: np.ndarray = scipy_stats.mode(labels, axis=1, keepdims=False).mode
         return complete.astype(np.int64)
     # missing votes: scipy's nan_policy="omit" loops over rows in Python (~1000x slower), so the same semantics
     # (most frequent, ties -> smallest), vectorised: sort each row (NaN last), count equal runs, take the longest

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from fuse.eval._metric_base import Ids, MetricDefault
+from fuse.eval._warnings import UndefinedMetricWarning
 
 __all__ = ["MetricMultiClassDefault"]
 
@@ -61,6 +63,22 @@ class MetricMultiClassDefault(MetricDefault):
         combined = dict(zip(self._class_names, per_class, strict=True))
         combined["macro_avg"] = self._macro_average(per_class)
         return combined
+
+    def combine_resampled(self, per_class: Sequence[np.ndarray], what: str) -> list[Any]:
+        """Per-class arrays of values over resamplings (``per_class[c][r]``) -> one result per resampling, as
+        :meth:`eval` gives it; NaN values (a class absent from a resampling) are kept, with one warning.
+        """
+        undefined = np.isnan(np.stack(per_class)).any(axis=0)
+        if undefined.any():
+            warnings.warn(
+                f"{what} is undefined (a class absent) in {int(undefined.sum())} of {len(undefined)} resamplings; "
+                "they are NaN",
+                UndefinedMetricWarning,
+                stacklevel=3,
+            )
+        if self._class_names is None:
+            return [float(v) for v in per_class[0]]
+        return [self.combine_classes([float(values[r]) for values in per_class]) for r in range(len(undefined))]
 
     def _macro_average(self, values: Sequence[Any]) -> float:
         array = np.asarray(values, dtype=float)

@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from sklearn import metrics as sk_metrics
 
+from fuse.eval._lazy import scipy_stats as stats
+from fuse.eval._lazy import sk_metrics
 from fuse.eval._metric_base import MetricDefault
 from fuse.eval._warnings import UndefinedMetricWarning
 

@@ -34,8 +34,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import ndimage, spatial
 
+from fuse.eval._lazy import scipy_ndimage as ndimage
+from fuse.eval._lazy import scipy_spatial as spatial
 from fuse.eval._metric_base import RESULTS_PREFIX, MetricPerSampleDefault
 from fuse.eval._warnings import UndefinedMetricWarning
 

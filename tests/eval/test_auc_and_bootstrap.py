@@ -217,3 +217,13 @@ def test_vectorised_auc_pr_and_accuracy_bootstraps_equal_the_loop(class_names: l
             vectorised = metric.eval_resampled(None, ids, rows)
             looped = MetricBase.eval_resampled(metric, None, ids, rows)
         assert vectorised == [pytest.approx(v, abs=1e-12, nan_ok=True) for v in looped]
+
+
+def test_verbose_ci_reports_progress_in_many_steps(capsys: pytest.CaptureFixture[str]) -> None:
+    frame = pd.DataFrame({"id": range(6), "pred": [0.1, 0.4, 0.35, 0.8, 0.7, 0.2], "target": [0, 0, 1, 1, 1, 0]})
+    metric = CI(MetricAUCROC(pred="pred", target="target"), stratum="target", num_of_bootstraps=400, verbose=True)
+    metric.set(frame)
+    quiet = CI(MetricAUCROC(pred="pred", target="target"), stratum="target", num_of_bootstraps=400)
+    quiet.set(frame)
+    assert metric.eval() == quiet.eval()  # blocks change nothing but the progress steps
+    assert "bootstraps (20 per step)" in capsys.readouterr().err

@@ -36,7 +36,7 @@ def bootstrap_rows(strata: np.ndarray, num_of_bootstraps: int, rnd_seed: int) ->
         )
     members = [np.flatnonzero(strata == value) for value in np.unique(strata)]
     slices = np.cumsum([0] + [len(m) for m in members])
-    block = max(1, _ROWS_PER_BLOCK_ENTRIES // max(n, 1))
+    block = rows_per_block(n, num_of_bootstraps)
     done = 0
     while done < num_of_bootstraps:
         size = min(block, num_of_bootstraps - done)
@@ -46,6 +46,11 @@ def bootstrap_rows(strata: np.ndarray, num_of_bootstraps: int, rnd_seed: int) ->
                 np.take(positions, rnd.randint(0, end - start, size=end - start), out=row[start:end])
         yield rows
         done += size
+
+
+def rows_per_block(samples: int, num_of_bootstraps: int) -> int:
+    """Resamplings per block: at most ~4M positions in memory, and at least 20 blocks (a progress bar that moves)."""
+    return max(1, min(_ROWS_PER_BLOCK_ENTRIES // max(samples, 1), -(-num_of_bootstraps // 20)))
 
 
 def evaluate_bootstraps(
@@ -64,8 +69,9 @@ def evaluate_bootstraps(
     """
     samples: list[list[Any]] = [[] for _ in metrics]
     blocks = bootstrap_rows(strata, num_of_bootstraps, rnd_seed)
-    block_count = -(-num_of_bootstraps // max(1, _ROWS_PER_BLOCK_ENTRIES // max(len(ids), 1)))
-    for rows in progress(blocks, total=block_count, desc="bootstrap", enabled=verbose):
+    block = rows_per_block(len(ids), num_of_bootstraps)
+    description = f"bootstraps ({block} per step)"
+    for rows in progress(blocks, total=-(-num_of_bootstraps // block), desc=description, enabled=verbose):
         for metric, collected in zip(metrics, samples, strict=True):
             collected.extend(metric.eval_resampled(results, ids, rows))
     return samples

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from fuse.core import NDict
-from fuse.eval import CI, EvaluatorDefault, Filter, GroupAnalysis, MetricAUCROC
+from fuse.eval import CI, EvaluatorDefault, Filter, GroupAnalysis, MetricAccuracy, MetricApplyThresholds, MetricAUCROC
 
 TASK1 = "target.Task1-target"
 
@@ -112,3 +112,32 @@ def test_example_11_filter_keeps_the_rows_whose_flag_is_false() -> None:
     auc_males = Filter(MetricAUCROC(pred="pred", target="target"), filter="gender", cond=lambda g: g != "male")
     results = EvaluatorDefault().eval(ids=None, data=data, metrics={"auc_males": auc_males})
     assert results["metrics.auc_males"] == 1.0  # males: pred 0.9 (1), 0.1 (0), 0.8 (0) -> AUC 1.0
+
+
+def test_example_12_thresholds_feed_accuracy_through_results() -> None:
+    target = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1])
+    pred = np.array([0.3, 0.6, 0.2, 0.1, 0.1, 0.9, 0.23, 0.7, 0.9, 0.4, 0.77, 0.3, 0.89])
+    ids = np.arange(len(target))
+    data = {"pred": pd.DataFrame({"pred": pred, "id": ids}), "target": pd.DataFrame({"target": target, "id": ids})}
+    metrics = {
+        "apply_thresh": MetricApplyThresholds(pred="pred.pred", operation_point=0.5),
+        "acc": MetricAccuracy(pred="results:metrics.apply_thresh.cls_pred", target="target.target"),
+    }
+    results = EvaluatorDefault().eval(ids=None, data=data, metrics=metrics)
+    assert results["metrics.acc"] == pytest.approx(0.6153846153846154, abs=1e-15)
+
+
+def test_example_9_iterator_of_samples_in_batches_of_five() -> None:
+    """example_9 without the MNIST download: 10,000 samples with random predictions, collated five at a time."""
+    rng = np.random.RandomState(1234)
+    labels = rng.randint(0, 10, 10_000)
+    preds = rng.randint(0, 10, 10_000)
+
+    def samples():  # type: ignore[no-untyped-def]
+        for index, (pred, label) in enumerate(zip(preds, labels, strict=True)):
+            yield {"id": index, "pred": int(pred), "label": int(label)}
+
+    metrics = {"accuracy": MetricAccuracy(pred="pred", target="label")}
+    results = EvaluatorDefault().eval(ids=None, data=samples(), batch_size=5, metrics=metrics)
+    assert results["metrics.accuracy"] == pytest.approx(float(np.mean(preds == labels)), abs=1e-15)
+    assert results["metrics.accuracy"] == pytest.approx(0.1, abs=0.01)  # FuseMedML's assertion (2 places)

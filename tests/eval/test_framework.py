@@ -246,3 +246,18 @@ def test_per_batch_metric_aggregates_batches_and_refuses_ids() -> None:
     assert results["metrics.mean"] == 4.0
     with pytest.raises(ValueError, match="cannot be selected by sample id"):
         metric.eval(ids=[0])
+
+
+def test_collector_keeps_numeric_batches_as_arrays_and_joins_ragged_ones() -> None:
+    collector = MetricCollector(pred="pred", mask="mask")
+    collector.collect({"id": [0, 1], "pred": FakeTensor([[0.1, 0.9], [0.8, 0.2]]), "mask": np.zeros((2, 3, 3))})
+    collector.collect({"id": [2], "pred": np.array([[0.4, 0.6]]), "mask": np.zeros((1, 4, 4))})
+    data = collector.get()
+    assert data["pred"].shape == (3, 2)
+    assert data["pred"][2].tolist() == [0.4, 0.6]
+    assert data["mask"].dtype == object  # per-sample masks of different shapes stay per sample
+    assert [m.shape for m in data["mask"]] == [(3, 3), (3, 3), (4, 4)]
+    per_batch = MetricCollector(total="total", collect_ids=False)
+    per_batch.collect({"total": np.float64(3.0)})
+    per_batch.collect({"total": 5})
+    assert per_batch.get()["total"].tolist() == [3.0, 5.0]  # one value per batch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -12,7 +13,7 @@ from fuse.eval._lazy import sk_metrics
 from fuse.eval._multiclass import MetricMultiClassDefault
 from fuse.eval._warnings import UndefinedMetricWarning
 
-__all__ = ["MetricAUCROC", "auc_pr_resampled", "auc_roc", "auc_roc_resampled", "grouped_class_counts"]
+__all__ = ["MetricAUCROC", "auc_pr_resampled", "auc_roc", "auc_roc_resampled", "grouped_class_counts", "score_groups"]
 
 # counts matrices are built this many entries at a time (bounded memory for any number of samples)
 _BLOCK_ENTRIES = 1 << 22
@@ -67,15 +68,9 @@ def auc_roc(
     return float(sk_metrics.roc_auc_score(positive, scores, sample_weight=weights, max_fpr=max_fpr))
 
 
-def grouped_class_counts(
-    scores: np.ndarray, positive: np.ndarray, rows: np.ndarray
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Per resampling, the number of negatives and positives at every distinct score, a block of rows at a time.
-
-    Yields ``(first_row, counts)`` with ``counts[r, g] = (negatives, positives)`` of resampling ``first_row + r``
-    in tie group ``g`` (groups in increasing score order). Every sample maps to a (tie group, class) bin and one
-    ``bincount`` per block counts the bins of all its rows, so rank metrics of many resamplings cost one sort in
-    all. Memory stays bounded (blocks of rows).
+def score_groups(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, int]:
+    """One sort: every sample's (tie group, class) bin (``2 * group + is_positive``, groups in increasing score
+    order) and the number of groups.
     """
     n = len(scores)
     order = np.argsort(scores, kind="mergesort")
@@ -83,15 +78,32 @@ def grouped_class_counts(
     groups = int(group_of_sorted[-1]) + 1 if n else 0
     bin_of = np.empty(n, dtype=np.int64)
     bin_of[order] = group_of_sorted * 2 + positive[order]  # even bins: negatives, odd: positives
-    block = max(1, _BLOCK_ENTRIES // max(n, 1))
+    return bin_of, groups
+
+
+def grouped_class_counts(
+    scores: np.ndarray, positive: np.ndarray, rows: np.ndarray, groups: tuple[np.ndarray, int] | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Per resampling, the number of negatives and positives at every distinct score, a block of rows at a time.
+
+    Yields ``(first_row, counts)`` with ``counts[r, g] = (negatives, positives)`` of resampling ``first_row + r``
+    in tie group ``g`` (groups in increasing score order). Every sample maps to a (tie group, class) bin and one
+    ``bincount`` per block counts the bins of all its rows, so rank metrics of many resamplings cost one sort in
+    all (pass the :func:`score_groups` of an earlier call as ``groups`` to skip even that). Memory stays bounded.
+    """
+    bin_of, group_count = groups if groups is not None else score_groups(scores, positive)
+    block = max(1, _BLOCK_ENTRIES // max(len(scores), 1))
     for first in range(0, len(rows), block):
         chunk = rows[first : first + block]
-        offsets = (np.arange(len(chunk), dtype=np.int64) * (2 * groups))[:, None]
-        binned = np.bincount((bin_of[chunk] + offsets).ravel(), minlength=len(chunk) * 2 * groups)
-        yield first, binned.reshape(len(chunk), groups, 2).astype(float)
+        binned = bin_of[chunk]
+        binned += (np.arange(len(chunk), dtype=np.int64) * (2 * group_count))[:, None]
+        counts = np.bincount(binned.ravel(), minlength=len(chunk) * 2 * group_count)
+        yield first, counts.reshape(len(chunk), group_count, 2).astype(float)
 
 
-def auc_roc_resampled(scores: np.ndarray, positive: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def auc_roc_resampled(
+    scores: np.ndarray, positive: np.ndarray, rows: np.ndarray, groups: tuple[np.ndarray, int] | None = None
+) -> np.ndarray:
     """AUC of every resampling at once: ``rows[r]`` holds positions into ``scores``; returns one AUC per row.
 
     Equal to ``roc_auc_score(positive[row], scores[row])`` per row (ties count one half), computed as a
@@ -99,7 +111,7 @@ def auc_roc_resampled(scores: np.ndarray, positive: np.ndarray, rows: np.ndarray
     present gives NaN.
     """
     result = np.empty(len(rows))
-    for first, counts in grouped_class_counts(scores, positive, rows):
+    for first, counts in grouped_class_counts(scores, positive, rows, groups):
         neg_groups, pos_groups = counts[:, :, 0], counts[:, :, 1]
         negatives_below = np.cumsum(neg_groups, axis=1) - neg_groups
         numerator = (pos_groups * (negatives_below + 0.5 * neg_groups)).sum(axis=1)
@@ -109,13 +121,15 @@ def auc_roc_resampled(scores: np.ndarray, positive: np.ndarray, rows: np.ndarray
     return result
 
 
-def auc_pr_resampled(scores: np.ndarray, positive: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def auc_pr_resampled(
+    scores: np.ndarray, positive: np.ndarray, rows: np.ndarray, groups: tuple[np.ndarray, int] | None = None
+) -> np.ndarray:
     """Area under the precision-recall curve of every resampling at once, as ``auc(recall, precision)`` of sklearn's
     ``precision_recall_curve`` per row (thresholds at the distinct scores, the curve starting at recall 0,
     precision 1). NaN for a row without positives or without negatives.
     """
     result = np.empty(len(rows))
-    for first, counts in grouped_class_counts(scores, positive, rows):
+    for first, counts in grouped_class_counts(scores, positive, rows, groups):
         descending = counts[:, ::-1, :]  # thresholds from the highest score down
         false_positives = np.cumsum(descending[:, :, 0], axis=1)
         true_positives = np.cumsum(descending[:, :, 1], axis=1)
@@ -169,5 +183,8 @@ class MetricAUCROC(MetricMultiClassDefault):
         per_class = []
         for pos_class_index in classes:
             scores, positive = binary_scores(pred, target, pos_class_index)
-            per_class.append(auc_roc_resampled(scores, positive, rows))
+            groups = self.cached_for_resampling(
+                ("groups", pos_class_index), functools.partial(score_groups, scores, positive)
+            )
+            per_class.append(auc_roc_resampled(scores, positive, rows, groups))
         return self.combine_resampled(per_class, "ROC AUC")

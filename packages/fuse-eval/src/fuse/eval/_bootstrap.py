@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -71,9 +72,12 @@ def evaluate_bootstraps(
     blocks = bootstrap_rows(strata, num_of_bootstraps, rnd_seed)
     block = rows_per_block(len(ids), num_of_bootstraps)
     description = f"bootstraps ({block} per step)"
-    for rows in progress(blocks, total=-(-num_of_bootstraps // block), desc=description, enabled=verbose):
-        for metric, collected in zip(metrics, samples, strict=True):
-            collected.extend(metric.eval_resampled(results, ids, rows))
+    with ExitStack() as scopes:
+        for metric in metrics:
+            scopes.enter_context(metric.resampling())
+        for rows in progress(blocks, total=-(-num_of_bootstraps // block), desc=description, enabled=verbose):
+            for metric, collected in zip(metrics, samples, strict=True):
+                collected.extend(metric.eval_resampled(results, ids, rows))
     return samples
 
 

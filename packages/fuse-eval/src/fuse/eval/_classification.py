@@ -21,7 +21,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from fuse.eval._auc import auc_pr_resampled, binary_scores
+from fuse.eval._auc import auc_pr_resampled, binary_scores, score_groups
 from fuse.eval._lazy import sk_metrics
 from fuse.eval._metric_base import RESULTS_PREFIX, MetricDefault
 from fuse.eval._multiclass import MetricMultiClassDefault
@@ -661,9 +661,13 @@ class MetricAUCPR(MetricMultiClassDefault):
         if set(arguments) > {"pred", "target"}:  # sample weights: evaluate row by row
             return super().eval_resampled(results, ids, rows)
         classes = [-1] if self._class_names is None else list(range(len(self._class_names)))
-        per_class = [
-            auc_pr_resampled(*_auc_pr_inputs(arguments["pred"], arguments["target"], c), rows) for c in classes
-        ]
+        per_class = []
+        for pos_class_index in classes:
+            scores, positive = _auc_pr_inputs(arguments["pred"], arguments["target"], pos_class_index)
+            groups = self.cached_for_resampling(
+                ("groups", pos_class_index), functools.partial(score_groups, scores, positive)
+            )
+            per_class.append(auc_pr_resampled(scores, positive, rows, groups))
         return self.combine_resampled(per_class, "AUC-PR")
 
 

@@ -67,7 +67,7 @@ class MetricCollector(MetricBase):
         self.reset()
 
     def reset(self) -> None:
-        self._values: dict[str, list[Any]] = {}
+        self._values: dict[str, list[np.ndarray | list[Any]]] = {}  # per name, one chunk per batch
         self._ids: list[Any] = []
         self._arrays: dict[str, np.ndarray] | None = None
         self._index: pd.Index | None = None
@@ -79,7 +79,7 @@ class MetricCollector(MetricBase):
     def set(self, data: pd.DataFrame) -> None:
         """Collect everything from a DataFrame (one row per sample; columns are keypaths), as one batch."""
         self.reset()
-        self._collect({str(name): data[name].tolist() for name in data.columns}, distributed=False)
+        self._collect({str(name): _frame_column(data[name]) for name in data.columns}, distributed=False)
 
     def _collect(self, batch: Mapping[str, Any], distributed: bool) -> None:
         """The one collection path: batch pre-process, per-sample pre/post-process (if any), batch post-process,
@@ -111,11 +111,12 @@ class MetricCollector(MetricBase):
             ids = self._ids_of(batch)
         if self._batch_post is not None:
             values = self._as_dict(self._batch_post(**values), per_sample=False)
-        columns = {name: list(to_numpy(value)) for name, value in values.items()}
+        columns: dict[str, np.ndarray | list[Any]] = {name: _chunk(value) for name, value in values.items()}
         if distributed and self._collect_distributed and self._gather is not None:
-            gathered = self._gather({**columns, **({"id": list(ids)} if ids is not None else {})})
+            local = {name: list(chunk) for name, chunk in columns.items()}
+            gathered = self._gather({**local, **({"id": list(ids)} if ids is not None else {})})
             ids = gathered.pop("id", None)
-            columns = gathered
+            columns = dict(gathered)
         self._extend(columns, ids)
 
     def _as_dict(self, output: Any, per_sample: bool) -> dict[str, Any]:
@@ -145,9 +146,9 @@ class MetricCollector(MetricBase):
                 return to_numpy(source[key])
         return None
 
-    def _extend(self, columns: Mapping[str, list[Any]], ids: Any) -> None:
-        for name, values in columns.items():
-            self._values.setdefault(name, []).extend(values)
+    def _extend(self, columns: Mapping[str, np.ndarray | list[Any]], ids: Any) -> None:
+        for name, chunk in columns.items():
+            self._values.setdefault(name, []).append(chunk)
         if ids is not None:
             self._ids.extend(list(ids))
         self._arrays = None
@@ -156,7 +157,7 @@ class MetricCollector(MetricBase):
     # ------------------------------------------------------------------ reading
     def _finalize(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
-            self._arrays = {name: column(values) for name, values in self._values.items()}
+            self._arrays = {name: _join(chunks) for name, chunks in self._values.items()}
             lengths = {name: len(array) for name, array in self._arrays.items()}
             if self._ids and any(n != len(self._ids) for n in lengths.values()):
                 raise ValueError(f"collected {len(self._ids)} ids but {lengths} values")
@@ -187,3 +188,31 @@ class MetricCollector(MetricBase):
     def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> dict[str, np.ndarray]:
         """The collected values (a collector evaluates to its data)."""
         return self.get(ids)
+
+
+def _frame_column(values: pd.Series) -> np.ndarray | list[Any]:
+    """A DataFrame column as collected: numbers, booleans and datetimes stay one numpy array, anything else a list."""
+    if values.dtype.kind in "biufcmM":
+        array: np.ndarray = values.to_numpy()
+        return array
+    return values.tolist()
+
+
+def _chunk(value: Any) -> np.ndarray | list[Any]:
+    """One batch's values of one name: a numeric (n, ...) array kept whole, or a list of per-sample values."""
+    value = to_numpy(value)
+    if isinstance(value, np.ndarray) and value.dtype != object and value.ndim >= 1:
+        return value
+    if isinstance(value, (str, bytes)) or np.ndim(value) == 0:  # one value for the batch (e.g. a per-batch sum)
+        return [value.item() if isinstance(value, np.ndarray) else value]
+    return list(value)
+
+
+def _join(chunks: list[np.ndarray | list[Any]]) -> np.ndarray:
+    """The batches' chunks of one name as one column: concatenated when they are arrays of one per-sample shape
+    (no per-value Python work: fast for millions of samples), else through :func:`column`.
+    """
+    arrays = [chunk for chunk in chunks if isinstance(chunk, np.ndarray)]
+    if len(arrays) == len(chunks) and len({array.shape[1:] for array in arrays}) <= 1:
+        return np.concatenate(arrays) if arrays else np.empty(0)
+    return column([value for chunk in chunks for value in chunk])

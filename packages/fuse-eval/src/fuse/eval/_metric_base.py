@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -22,12 +23,39 @@ __all__ = [
 ]
 
 RESULTS_PREFIX = "results:"
+T = TypeVar("T")
 # sample ids: a sequence, or a 1-d (object) array as bootstraps pass them
 Ids = Sequence[Hashable] | np.ndarray
 
 
 class MetricBase(ABC):
     """A metric: it collects data (from batches or a DataFrame), then evaluates on a set of ids."""
+
+    # active only inside ``resampling()``: values that stay the same for every block of one bootstrap run
+    _resampling_cache: dict[Hashable, Any] | None = None
+
+    @contextmanager
+    def resampling(self) -> Iterator[None]:
+        """Scope of one bootstrap run: ``eval_resampled`` is called block after block with the same ids and
+        results, so what depends only on them (aligned arguments, sorts) may be computed once. Nothing outlives
+        the scope, so a later evaluation never sees stale values.
+        """
+        previous = self._resampling_cache
+        self._resampling_cache = {}
+        try:
+            yield
+        finally:
+            self._resampling_cache = previous
+
+    def cached_for_resampling(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, remembered under ``key`` while a :meth:`resampling` scope is active."""
+        cache = self._resampling_cache
+        if cache is None:
+            return compute()
+        if key not in cache:
+            cache[key] = compute()
+        value: T = cache[key]
+        return value
 
     @abstractmethod
     def collect(self, batch: Mapping[str, Any]) -> None:
@@ -121,7 +149,17 @@ class MetricWithCollectorBase(MetricBase):
             self._collector.reset()
 
     def _extract_arguments(self, results: Mapping[str, Any] | None, ids: Ids | None) -> dict[str, Any]:
-        """The keyword arguments for the metric function, aligned with ``ids``."""
+        """The keyword arguments for the metric function, aligned with ``ids`` (computed once per bootstrap run)."""
+        if self._resampling_cache is None:
+            return self._aligned_arguments(results, ids)
+        cached = self._resampling_cache.get("arguments")
+        if cached is None or cached[0] is not ids or cached[1] is not results:
+            cached = (ids, results, self._aligned_arguments(results, ids))  # holding ids/results keeps `is` sound
+            self._resampling_cache["arguments"] = cached
+        arguments: dict[str, Any] = dict(cached[2])
+        return arguments
+
+    def _aligned_arguments(self, results: Mapping[str, Any] | None, ids: Ids | None) -> dict[str, Any]:
         arguments: dict[str, Any] = dict(self._collector.get(ids))
         for name, key in self._keys_from_results.items():
             if results is None or key not in results:

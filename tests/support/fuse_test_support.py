@@ -32,7 +32,8 @@ DISTRIBUTIONS: dict[str, dict[str, set[str]]] = {
         "forbidden": {"dl", "eval"},
     },
 }
-EXTRAS = {"eval": {"plot": {"matplotlib"}}, "imaging": {"itk": {"simpleitk"}}}
+# optional extras: the DESIGN table, plus `coco` for the COCO RLE/polygon formats (fuse-eval issue)
+EXTRAS = {"eval": {"plot": {"matplotlib"}, "coco": {"pycocotools"}}, "imaging": {"itk": {"simpleitk"}}}
 
 
 def _requirement_name(requirement: str) -> str:

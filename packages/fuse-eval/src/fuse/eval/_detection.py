@@ -39,9 +39,9 @@ import functools
 import importlib
 import numbers
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -377,16 +377,17 @@ def _check_threshold(threshold: Any) -> None:
 class _MetricInstanceBase(MetricPerSampleDefault):
     """Computes each image's IoU matrix while collecting, and aggregates the matrices with ``aggregate``."""
 
+    _aggregate: ClassVar[Callable[..., Any]]  # per-image IoU matrices -> the metric (set by each subclass)
+
     def __init__(
         self,
-        aggregate: Any,
         pred: str,
         target: str,
         segmentation_pred_type: str,
         segmentation_target_type: str,
-        height: str | int | None,
-        width: str | int | None,
-        threshold: float,
+        height: str | int | None = None,
+        width: str | int | None = None,
+        threshold: float = 0.5,
         **kwargs: Any,
     ) -> None:
         _check_types(segmentation_pred_type, segmentation_target_type)
@@ -412,7 +413,7 @@ class _MetricInstanceBase(MetricPerSampleDefault):
             pred=pred,
             target=target,
             metric_per_sample_func=per_sample,
-            result_aggregate_func=functools.partial(aggregate, threshold=threshold),
+            result_aggregate_func=functools.partial(type(self)._aggregate, threshold=threshold),
             **size_keys,
             **kwargs,
         )
@@ -435,28 +436,7 @@ class MetricInstanceIouJaccard(_MetricInstanceBase):
     0.75
     """
 
-    def __init__(
-        self,
-        pred: str,
-        target: str,
-        segmentation_pred_type: str,
-        segmentation_target_type: str,
-        height: str | int | None = None,
-        width: str | int | None = None,
-        threshold: float = 0.5,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            matched_iou,
-            pred,
-            target,
-            segmentation_pred_type,
-            segmentation_target_type,
-            height,
-            width,
-            threshold,
-            **kwargs,
-        )
+    _aggregate = staticmethod(matched_iou)
 
 
 class MetricDetectionPrecision(_MetricInstanceBase):
@@ -469,28 +449,7 @@ class MetricDetectionPrecision(_MetricInstanceBase):
     0.5
     """
 
-    def __init__(
-        self,
-        pred: str,
-        target: str,
-        segmentation_pred_type: str,
-        segmentation_target_type: str,
-        height: str | int | None = None,
-        width: str | int | None = None,
-        threshold: float = 0.5,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            detection_precision,
-            pred,
-            target,
-            segmentation_pred_type,
-            segmentation_target_type,
-            height,
-            width,
-            threshold,
-            **kwargs,
-        )
+    _aggregate = staticmethod(detection_precision)
 
 
 class MetricDetectionRecall(_MetricInstanceBase):
@@ -503,25 +462,4 @@ class MetricDetectionRecall(_MetricInstanceBase):
     0.5
     """
 
-    def __init__(
-        self,
-        pred: str,
-        target: str,
-        segmentation_pred_type: str,
-        segmentation_target_type: str,
-        height: str | int | None = None,
-        width: str | int | None = None,
-        threshold: float = 0.5,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            detection_recall,
-            pred,
-            target,
-            segmentation_pred_type,
-            segmentation_target_type,
-            height,
-            width,
-            threshold,
-            **kwargs,
-        )
+    _aggregate = staticmethod(detection_recall)

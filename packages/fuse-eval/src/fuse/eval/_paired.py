@@ -38,6 +38,12 @@ def _differences(test_values: Sequence[float], reference_values: Sequence[float]
     return test - reference, reference
 
 
+def _counted(count_name: str, holds: np.ndarray, diff: np.ndarray) -> dict[str, Any]:
+    """FuseMedML's result: how often the hypothesis held, the mean difference and ``1 - held / count``."""
+    held = int(np.sum(holds))
+    return {"count": len(diff), count_name: held, "diff": float(diff.mean()), "p_value": 1 - held / len(diff)}
+
+
 def bootstrap_margin_superiority(
     name: str | None,
     test_values: Sequence[float],
@@ -54,13 +60,7 @@ def bootstrap_margin_superiority(
     {'count': 4, 'count_superior': 3, 'diff': 0.0625, 'p_value': 0.25}
     """
     diff, reference = _differences(test_values, reference_values)
-    superior = int(np.sum(diff > _margin(reference, margin, margin_type)))
-    return {
-        "count": len(diff),
-        "count_superior": superior,
-        "diff": float(diff.mean()),
-        "p_value": 1 - superior / len(diff),
-    }
+    return _counted("count_superior", diff > _margin(reference, margin, margin_type), diff)
 
 
 def bootstrap_margin_non_inferiority(
@@ -77,13 +77,7 @@ def bootstrap_margin_non_inferiority(
     {'count': 4, 'count_non_inferior': 3, 'diff': 0.0625, 'p_value': 0.25}
     """
     diff, reference = _differences(test_values, reference_values)
-    non_inferior = int(np.sum(diff > -_margin(reference, margin, margin_type)))
-    return {
-        "count": len(diff),
-        "count_non_inferior": non_inferior,
-        "diff": float(diff.mean()),
-        "p_value": 1 - non_inferior / len(diff),
-    }
+    return _counted("count_non_inferior", diff > -_margin(reference, margin, margin_type), diff)
 
 
 def bootstrap_margin_equality(
@@ -101,13 +95,7 @@ def bootstrap_margin_equality(
     """
     diff, reference = _differences(test_values, reference_values)
     absolute = np.abs(diff)
-    equal = int(np.sum(absolute < _margin(reference, margin, margin_type)))
-    return {
-        "count": len(diff),
-        "count_margin_equal": equal,
-        "diff": float(absolute.mean()),
-        "p_value": 1 - equal / len(diff),
-    }
+    return _counted("count_margin_equal", absolute < _margin(reference, margin, margin_type), absolute)
 
 
 COMPARE_METHODS: dict[str, CompareMethod] = {

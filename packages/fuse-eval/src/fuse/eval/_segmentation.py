@@ -31,7 +31,7 @@ import functools
 import numbers
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -640,7 +640,25 @@ def _pixel_weight_kwargs(pixel_weight: str | None) -> dict[str, Any]:
     return {"pixel_weight": _per_sample_key(pixel_weight, "pixel_weight", "weight maps ({'<label>': map})")}
 
 
-class MetricDice(_SegmentationMetric):
+class _LabelOverlapMetric(_SegmentationMetric):
+    """A per-label overlap score (``_score(pred, target, labels=..., pixel_weight=...)``) averaged over samples."""
+
+    _score: ClassVar[Callable[..., Mapping[str, float]]]
+
+    def __init__(
+        self,
+        pred: str,
+        target: str,
+        pixel_weight: str | None = None,
+        class_weights: ClassWeights = None,
+        labels: Sequence[int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        func = functools.partial(type(self)._score, labels=_check_labels(labels))
+        super().__init__(func, pred, target, class_weights, **_pixel_weight_kwargs(pixel_weight), **kwargs)
+
+
+class MetricDice(_LabelOverlapMetric):
     """Dice score per label, averaged over samples (FuseMedML's ``MetricDice``); see :func:`dice` and
     :func:`average_sample_results`.
 
@@ -658,20 +676,10 @@ class MetricDice(_SegmentationMetric):
     {'1': 0.6666666666666666, '2': 0.9, 'average': 0.7833333333333333}
     """
 
-    def __init__(
-        self,
-        pred: str,
-        target: str,
-        pixel_weight: str | None = None,
-        class_weights: ClassWeights = None,
-        labels: Sequence[int] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        func = functools.partial(dice, labels=_check_labels(labels))
-        super().__init__(func, pred, target, class_weights, **_pixel_weight_kwargs(pixel_weight), **kwargs)
+    _score = staticmethod(dice)
 
 
-class MetricIouJaccard(_SegmentationMetric):
+class MetricIouJaccard(_LabelOverlapMetric):
     """IoU (Jaccard index) per label, averaged over samples (FuseMedML's ``MetricIouJaccard``, computed on the
     label's masks); arguments as in :class:`MetricDice`, see :func:`iou_jaccard`.
 
@@ -682,20 +690,10 @@ class MetricIouJaccard(_SegmentationMetric):
     {'1': 0.5, '2': 0.6666666666666666, 'average': 0.5833333333333333}
     """
 
-    def __init__(
-        self,
-        pred: str,
-        target: str,
-        pixel_weight: str | None = None,
-        class_weights: ClassWeights = None,
-        labels: Sequence[int] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        func = functools.partial(iou_jaccard, labels=_check_labels(labels))
-        super().__init__(func, pred, target, class_weights, **_pixel_weight_kwargs(pixel_weight), **kwargs)
+    _score = staticmethod(iou_jaccard)
 
 
-class MetricOverlap(_SegmentationMetric):
+class MetricOverlap(_LabelOverlapMetric):
     """Overlap coefficient per label, averaged over samples (FuseMedML's ``MetricOverlap``, computed on the label's
     masks); arguments as in :class:`MetricDice`, see :func:`overlap`.
 
@@ -706,20 +704,10 @@ class MetricOverlap(_SegmentationMetric):
     {'1': 1.0, '2': 1.0, 'average': 1.0}
     """
 
-    def __init__(
-        self,
-        pred: str,
-        target: str,
-        pixel_weight: str | None = None,
-        class_weights: ClassWeights = None,
-        labels: Sequence[int] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        func = functools.partial(overlap, labels=_check_labels(labels))
-        super().__init__(func, pred, target, class_weights, **_pixel_weight_kwargs(pixel_weight), **kwargs)
+    _score = staticmethod(overlap)
 
 
-class MetricPixelAccuracy(_SegmentationMetric):
+class MetricPixelAccuracy(_LabelOverlapMetric):
     """Pixel accuracy per label, averaged over samples (FuseMedML's ``MetricPixelAccuracy``, computed on the label's
     masks); arguments as in :class:`MetricDice`, see :func:`pixel_accuracy`.
 
@@ -730,17 +718,7 @@ class MetricPixelAccuracy(_SegmentationMetric):
     {'1': 1.0, '2': 0.6666666666666666, 'average': 0.8333333333333333}
     """
 
-    def __init__(
-        self,
-        pred: str,
-        target: str,
-        pixel_weight: str | None = None,
-        class_weights: ClassWeights = None,
-        labels: Sequence[int] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        func = functools.partial(pixel_accuracy, labels=_check_labels(labels))
-        super().__init__(func, pred, target, class_weights, **_pixel_weight_kwargs(pixel_weight), **kwargs)
+    _score = staticmethod(pixel_accuracy)
 
 
 def _spacing_arguments(spacing: str | Spacing) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -227,3 +227,12 @@ def test_verbose_ci_reports_progress_in_many_steps(capsys: pytest.CaptureFixture
     quiet.set(frame)
     assert metric.eval() == quiet.eval()  # blocks change nothing but the progress steps
     assert "bootstraps (20 per step)" in capsys.readouterr().err
+
+
+def test_draws_on_ids_grouped_by_stratum_pick_the_same_samples() -> None:
+    """evaluate_bootstraps groups ids by stratum so draws are offsets; they must pick FuseMedML's samples."""
+    strata = np.random.default_rng(1).choice(np.array(["b", "a", "c"]), 50)
+    order = np.argsort(strata, kind="stable")
+    gathered = np.concatenate(list(bootstrap_rows(strata, 30, 9)))
+    offsets = np.concatenate(list(bootstrap_rows(strata[order], 30, 9)))
+    assert np.array_equal(order[offsets], gathered)

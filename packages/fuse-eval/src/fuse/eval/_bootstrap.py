@@ -29,14 +29,14 @@ def bootstrap_rows(strata: np.ndarray, num_of_bootstraps: int, rnd_seed: int) ->
     """
     rnd = np.random.RandomState(rnd_seed)
     n = len(strata)
-    missing = np.flatnonzero(pd.isna(strata))
-    if len(missing):  # NaN never equals itself: such samples would belong to no stratum
-        raise ValueError(
-            f"the stratum of {len(missing)} of {n} samples is missing (NaN/None), e.g. at positions "
-            f"{missing[:5].tolist()}: fill it, or drop those samples, or pass stratum=None"
-        )
+    _check_strata(strata)
     members = [np.flatnonzero(strata == value) for value in np.unique(strata)]
     slices = np.cumsum([0] + [len(m) for m in members])
+    # strata stored one after the other (see evaluate_bootstraps): a draw is an offset, no gather needed;
+    # randint(start, end) gives exactly start + randint(0, end - start)
+    contiguous = all(m[0] == start for m, start in zip(members, slices, strict=False) if len(m)) and all(
+        len(m) == 0 or m[-1] - m[0] == len(m) - 1 for m in members
+    )
     block = rows_per_block(n, num_of_bootstraps)
     done = 0
     while done < num_of_bootstraps:
@@ -44,9 +44,21 @@ def bootstrap_rows(strata: np.ndarray, num_of_bootstraps: int, rnd_seed: int) ->
         rows = np.empty((size, n), dtype=np.int64)
         for row in rows:
             for positions, start, end in zip(members, slices[:-1], slices[1:], strict=True):
-                np.take(positions, rnd.randint(0, end - start, size=end - start), out=row[start:end])
+                if contiguous:
+                    row[start:end] = rnd.randint(start, end, size=end - start)
+                else:
+                    np.take(positions, rnd.randint(0, end - start, size=end - start), out=row[start:end])
         yield rows
         done += size
+
+
+def _check_strata(strata: np.ndarray) -> None:
+    missing = np.flatnonzero(pd.isna(strata))
+    if len(missing):  # NaN never equals itself: such samples would belong to no stratum
+        raise ValueError(
+            f"the stratum of {len(missing)} of {len(strata)} samples is missing (NaN/None), e.g. at positions "
+            f"{missing[:5].tolist()}: fill it, or drop those samples, or pass stratum=None"
+        )
 
 
 def rows_per_block(samples: int, num_of_bootstraps: int) -> int:
@@ -69,6 +81,11 @@ def evaluate_bootstraps(
     once through ``eval_resampled`` (vectorised where the metric supports it). Errors propagate.
     """
     samples: list[list[Any]] = [[] for _ in metrics]
+    _check_strata(strata)
+    # evaluate on the ids grouped by stratum (stable, so each stratum keeps its order and every draw picks the
+    # same sample as FuseMedML's): draws become offsets instead of gathers
+    order = np.argsort(strata, kind="stable")
+    ids, strata = ids[order], strata[order]
     blocks = bootstrap_rows(strata, num_of_bootstraps, rnd_seed)
     block = rows_per_block(len(ids), num_of_bootstraps)
     description = f"bootstraps ({block} per step)"

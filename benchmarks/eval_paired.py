@@ -60,6 +60,27 @@ def _fuse(frame: pd.DataFrame) -> dict[str, Any]:
     return result
 
 
+def _fuse_loop(frame: pd.DataFrame) -> float:
+    """FuseMedML's structure with fuse's own metrics: one ``MetricConfusion.eval`` per model per bootstrap, on
+    1,000 bootstraps; returns the time scaled to B = 10,000.
+    """
+    test, reference = MetricConfusion(pred="a", target="target"), MetricConfusion(pred="b", target="target")
+    for metric in (test, reference):
+        metric.set(frame)
+    ids, target = frame["id"].to_numpy(), frame["target"].to_numpy()
+    rnd = np.random.RandomState(1234)
+    start = time.perf_counter()
+    for _ in range(BOOTSTRAPS // 10):
+        sampled = ids.copy()
+        for stratum in np.unique(target):
+            members = target == stratum
+            count = int(members.sum())
+            sampled[members] = ids[members][rnd.randint(0, count, size=count)]
+        test.eval(ids=sampled)
+        reference.eval(ids=sampled)
+    return (time.perf_counter() - start) * 10
+
+
 def _best_of(repeat: int, func: Callable[[pd.DataFrame], dict[str, Any]], frame: pd.DataFrame) -> tuple[float, Any]:
     best, value = float("inf"), None
     for _ in range(repeat):
@@ -73,6 +94,7 @@ def run() -> str:
     frame = _data()
     naive_time, naive = _best_of(1, _naive, frame)
     fuse_time, fuse = _best_of(3, _fuse, frame)
+    loop_time = _fuse_loop(frame)
     same = naive["count_superior"] == fuse["count_superior"] and abs(naive["diff"] - fuse["diff"]) < 1e-12
     return "\n".join(
         [
@@ -80,9 +102,15 @@ def run() -> str:
             "",
             f"n = {N:,} samples (30% positive), B = {BOOTSTRAPS:,}, stratified by the target; best wall time of the runs.",
             "",
-            "| FuseMedML algorithm (loop, numpy per bootstrap) | fuse-eval `PairedBootstrap(MetricConfusion)` | speed-up | same result |",
-            "|---:|---:|---:|---|",
-            f"| {naive_time:.2f} s | {fuse_time:.2f} s | {naive_time / fuse_time:.1f}x | {'yes' if same else 'NO'} |",
+            (
+                "| loop of `metric.eval` per bootstrap (FuseMedML's structure; 1,000 bootstraps x 10) | numpy-only loop "
+                "(the fastest naive form) | fuse-eval `PairedBootstrap(MetricConfusion)` | speed-up vs each | same result |"
+            ),
+            "|---:|---:|---:|---:|---|",
+            (
+                f"| {loop_time:.1f} s | {naive_time:.2f} s | {fuse_time:.2f} s | {loop_time / fuse_time:.0f}x / "
+                f"{naive_time / fuse_time:.1f}x | {'yes' if same else 'NO'} |"
+            ),
             "",
         ]
     )

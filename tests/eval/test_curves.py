@@ -170,3 +170,16 @@ def test_precision_recall_curve_metric(tmp_path: Path) -> None:
     metric.set(pd.DataFrame({"id": range(6), "pred": pred, "target": target}))
     assert np.array_equal(metric.eval()["Positive"]["recall"], recall)
     assert (tmp_path / "pr.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_confusion_matrix_metric_draws_its_counts(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"id": range(6), "pred": [0, 1, 2, 2, 1, 0], "target": [0, 1, 2, 1, 1, 2]})
+    out = tmp_path / "cm.png"
+    metric = MetricConfusionMatrix(cls_pred="pred", target="target", class_names=["a", "b", "c"], output_filename=out)
+    metric.set(frame)
+    counts = metric.eval()["count"]
+    assert counts.loc["b", "b"] == 2
+    assert out.read_bytes()[:8] == PNG_SIGNATURE
+    out.unlink()
+    metric.eval_resampled(None, np.arange(6), np.array([[0, 1, 2, 3, 4, 5]]))
+    assert not out.exists()  # resamplings are not drawn

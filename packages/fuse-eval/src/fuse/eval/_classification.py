@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import os
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, cast
@@ -758,6 +759,8 @@ class MetricConfusionMatrix(MetricDefault):
     """The multi-class confusion matrix (FuseMedML's ``MetricConfusionMatrix``) as DataFrames. See
     :func:`confusion_matrix`.
 
+    With ``output_filename`` the counts are also drawn as an annotated heat map (needs the ``plot`` extra).
+
     >>> metric = MetricConfusionMatrix(cls_pred="pred", target="target", class_names=["a", "b"])
     >>> metric.collect({"id": [0, 1, 2], "pred": [0, 1, 1], "target": [0, 0, 1]})
     >>> float(metric.eval()["percent"].loc["a", "b"])
@@ -770,6 +773,7 @@ class MetricConfusionMatrix(MetricDefault):
         target: str,
         class_names: Sequence[str],
         sample_weight: str | None = None,
+        output_filename: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -780,6 +784,19 @@ class MetricConfusionMatrix(MetricDefault):
             sample_weight=sample_weight,
             **kwargs,
         )
+        self._output_filename = output_filename
+
+    def eval(self, results: Mapping[str, Any] | None = None, ids: Any = None) -> Any:
+        matrices = super().eval(results, ids)
+        if self._output_filename is not None:
+            from fuse.eval._plots import plot_confusion_matrix
+
+            plot_confusion_matrix(matrices["count"], self._output_filename)
+        return matrices
+
+    def eval_resampled(self, results: Mapping[str, Any] | None, ids: np.ndarray, rows: np.ndarray) -> list[Any]:
+        """Every resampling, without drawing (the image shows the evaluation itself)."""
+        return [MetricDefault.eval(self, results, ids[row]) for row in rows]
 
 
 class MetricBSS(MetricDefault):

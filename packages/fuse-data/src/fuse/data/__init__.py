@@ -1,8 +1,38 @@
 """fuse-data: reusable ops, static + dynamic pipelines, datasets and a crash-safe, never-stale sample cache.
 
-This distribution is versioned with the rest of fuse; its API arrives with its own issue.
+>>> from fuse.core import create_initial_sample
+>>> from fuse.data import PipelineDefault
+>>> def scale(sample, key, factor):
+...     sample[key] = sample[key] * factor
+...     return sample
+>>> pipeline = PipelineDefault("static", [(scale, {"key": "data.x", "factor": 2})])
+>>> sample = create_initial_sample("case_1")
+>>> sample["data.x"] = 21
+>>> pipeline(sample)["data.x"]
+42
 """
 
+from fuse.data._identity import UnstableIdentityError, value_identity
+from fuse.data._op_base import OpBase, OpReversibleBase, op_call, op_reverse
+from fuse.data._pipeline import BOOKKEEPING_PREFIX, PipelineDefault, PipelineDefaultRetryAnySample
 from fuse.data._version import __version__
 
-__all__ = ["__version__"]
+_PUBLIC_CLASSES: tuple[type, ...] = (
+    UnstableIdentityError, OpBase, OpReversibleBase, PipelineDefault, PipelineDefaultRetryAnySample,
+)  # fmt: skip
+for _public in _PUBLIC_CLASSES:
+    _public.__module__ = __name__
+del _public, _PUBLIC_CLASSES
+
+__all__ = [
+    "BOOKKEEPING_PREFIX",
+    "OpBase",
+    "OpReversibleBase",
+    "PipelineDefault",
+    "PipelineDefaultRetryAnySample",
+    "UnstableIdentityError",
+    "__version__",
+    "op_call",
+    "op_reverse",
+    "value_identity",
+]

@@ -1,0 +1,175 @@
+"""Cache identities: stable across processes, changed by every kind of change, never a memory address."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fuse.core import RandInt, Uniform
+from fuse.data import OpBase, OpReversibleBase, PipelineDefault, UnstableIdentityError, value_identity
+
+OPS_MODULE = textwrap.dedent(
+    """
+    import numpy as np
+    from fuse.data import OpBase
+
+    class OpScale(OpBase):
+        def __init__(self, factor, table=None):
+            super().__init__()
+            self._factor = factor
+            self._table = table
+
+        def __call__(self, sample_dict, key):
+            sample_dict[key] = sample_dict[key] * self._factor
+            return sample_dict
+
+    def shift(sample, key, amount):
+        sample[key] = sample[key] + amount
+        return sample
+
+    def pipeline(factor=2.0, amount=1, table=None):
+        from fuse.data import PipelineDefault
+        from fuse.core import Uniform
+        import pandas as pd
+        return PipelineDefault("static", [
+            (OpScale(factor, table=table if table is not None else pd.DataFrame({"a": [1, 2]})), {"key": "x"}),
+            (shift, {"key": "x", "amount": amount, "noise": Uniform(0.0, 1.0), "fn": lambda v: v * 3}),
+        ])
+    """
+)
+
+
+def _write_module(directory: Path, source: str) -> None:
+    (directory / "user_ops.py").write_text(source)
+
+
+def _identity_in_fresh_process(directory: Path, expression: str = "pipeline()") -> str:
+    code = f"import sys; sys.path.insert(0, {str(directory)!r}); import user_ops; print(user_ops.{expression}.cache_identity())"
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_pipeline_identity_is_the_same_in_a_new_process(tmp_path: Path) -> None:
+    _write_module(tmp_path, OPS_MODULE)
+    first = _identity_in_fresh_process(tmp_path)
+    assert first == _identity_in_fresh_process(tmp_path)  # hash randomisation differs between the two processes
+    assert len(first) == 64
+
+
+@pytest.mark.parametrize(
+    ("change", "expression"),
+    [
+        ("constructor argument", "pipeline(factor=3.0)"),
+        ("per-op kwarg", "pipeline(amount=2)"),
+        ("DataFrame content", "pipeline(table=__import__('pandas').DataFrame({'a': [1, 3]}))"),
+    ],
+)
+def test_pipeline_identity_changes_with_arguments(tmp_path: Path, change: str, expression: str) -> None:
+    _write_module(tmp_path, OPS_MODULE)
+    assert _identity_in_fresh_process(tmp_path, expression) != _identity_in_fresh_process(tmp_path), change
+
+
+@pytest.mark.parametrize(
+    ("change", "old", "new"),
+    [
+        ("op source", "sample_dict[key] * self._factor", "sample_dict[key] * self._factor + 0"),
+        ("function source", "sample[key] + amount", "sample[key] - amount"),
+        ("lambda in kwargs", "lambda v: v * 3", "lambda v: v * 4"),
+        ("sampler parameters", "Uniform(0.0, 1.0)", "Uniform(0.0, 2.0)"),
+    ],
+)
+def test_pipeline_identity_changes_with_code(tmp_path: Path, change: str, old: str, new: str) -> None:
+    _write_module(tmp_path, OPS_MODULE)
+    before = _identity_in_fresh_process(tmp_path)
+    assert old in OPS_MODULE
+    _write_module(tmp_path, OPS_MODULE.replace(old, new))
+    assert _identity_in_fresh_process(tmp_path) != before, change
+
+
+class OpLookupLike(OpBase):
+    """Derives directly from OpBase: FuseMedML lost exactly these constructor arguments."""
+
+    def __init__(self, mapping: dict[str, int], not_exist_error: bool = True) -> None:
+        super().__init__()
+        self._mapping = mapping
+        self._not_exist_error = not_exist_error
+
+    def __call__(self, sample_dict: Any, key: str) -> Any:
+        sample_dict[key] = self._mapping[sample_dict[key]]
+        return sample_dict
+
+
+class OpLookupDeeper(OpLookupLike):
+    def __init__(self, mapping: dict[str, int], offset: int = 0) -> None:
+        super().__init__({name: value + offset for name, value in mapping.items()})
+
+
+class OpNoInit(OpReversibleBase):
+    def __call__(self, sample_dict: Any, op_id: str | None = None) -> Any:
+        return sample_dict
+
+
+def test_constructor_arguments_are_captured_at_any_depth() -> None:
+    assert OpLookupLike({"a": 1}).init_arguments() == {"mapping": {"a": 1}, "not_exist_error": True}
+    assert OpLookupDeeper({"a": 1}, offset=2).init_arguments() == {"mapping": {"a": 1}, "offset": 2}
+    assert OpNoInit().init_arguments() == {}
+    assert OpLookupLike({"a": 1}).cache_identity() != OpLookupLike({"a": 2}).cache_identity()
+    assert OpLookupDeeper({"a": 1}).cache_identity() != OpLookupDeeper({"a": 1}, offset=1).cache_identity()
+    assert OpLookupLike({"a": 1}).cache_identity() == OpLookupLike({"a": 1}).cache_identity()
+    assert repr(OpLookupDeeper({"a": 1})) == "OpLookupDeeper(mapping={'a': 1}, offset=0)"
+
+
+class Opaque:
+    pass
+
+
+class Described:
+    def __init__(self, level: int) -> None:
+        self.level = level
+
+    def cache_identity(self) -> str:
+        return f"Described(level={self.level})"
+
+
+def test_values_without_a_stable_identity_raise_naming_the_op_and_argument() -> None:
+    pipeline = PipelineDefault("static", [(OpLookupLike({"a": 1}), {"key": "x", "helper": Opaque()})])
+    with pytest.raises(UnstableIdentityError, match=r"op '0' kwargs\['helper'\].*Opaque.*cache_identity"):
+        pipeline.cache_identity()
+    with pytest.raises(UnstableIdentityError, match=r"OpLookupLike argument\['mapping'\]\['a'\]"):
+        OpLookupLike({"a": Opaque()}).cache_identity()  # type: ignore[dict-item]
+    assert value_identity(Described(1)) != value_identity(Described(2))
+
+
+def test_value_identity_by_content() -> None:
+    assert value_identity(np.arange(4)) == value_identity(np.arange(4).copy())
+    assert value_identity(np.arange(4)) != value_identity(np.arange(4).reshape(2, 2))
+    assert value_identity(np.zeros(3, np.float32)) != value_identity(np.zeros(3, np.float64))
+    assert value_identity(torch.arange(3)) == value_identity(torch.arange(3))
+    assert value_identity(torch.arange(3)) != value_identity(torch.arange(3) + 1)
+    frame = pd.DataFrame({"id": ["a", "b"], "value": [1.0, 2.0]})
+    assert value_identity(frame) == value_identity(frame.copy())
+    assert value_identity(frame) != value_identity(frame.assign(value=[1.0, 2.5]))
+    assert value_identity({"b": 1, "a": [1, 2]}) == value_identity({"a": [1, 2], "b": 1})
+    assert value_identity((1, 2)) != value_identity([1, 2])
+    assert value_identity({1, 2, 3}) == value_identity({3, 2, 1})
+    assert value_identity(functools.partial(max, 1)) != value_identity(functools.partial(max, 2))
+    assert value_identity(np.sum) == value_identity(np.sum)
+    assert value_identity(RandInt(0, 3)) != value_identity(RandInt(0, 4))
+
+    def closure(offset: int) -> Any:
+        return lambda value: value + offset
+
+    assert value_identity(closure(1)) != value_identity(closure(2))  # same source, different captured value
+    looped: list[Any] = []
+    looped.append(looped)
+    with pytest.raises(UnstableIdentityError, match="contains itself"):
+        value_identity(looped)
+    assert Uniform(0.0, 1.0) == Uniform(0.0, 1.0)

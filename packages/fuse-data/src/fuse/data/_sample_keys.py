@@ -1,0 +1,32 @@
+"""Reading sample keys inside ops, with errors that name the op, the key and the sample id."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["MissingSampleKeyError", "sample_value"]
+
+
+class MissingSampleKeyError(KeyError):
+    """An op needs a key that the sample does not have."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+def sample_value(sample_dict: Mapping[str, Any], key: str, who: object) -> Any:
+    """``sample_dict[key]``, or a :class:`MissingSampleKeyError` naming ``who`` (an op), the key and the sample id.
+
+    >>> from fuse.core import create_initial_sample
+    >>> sample_value(create_initial_sample("case_3"), "data.image", "OpNormalize")
+    Traceback (most recent call last):
+    ...
+    fuse.data._sample_keys.MissingSampleKeyError: OpNormalize: sample 'case_3' has no key 'data.image' ...
+    """
+    try:
+        return sample_dict[key]
+    except KeyError as error:
+        name = who if isinstance(who, str) else type(who).__name__
+        sample_id = sample_dict.get("data.sample_id") if hasattr(sample_dict, "get") else None
+        raise MissingSampleKeyError(f"{name}: sample {sample_id!r} has no key {key!r} ({error})") from None

@@ -14,17 +14,32 @@
 
 from fuse.data._identity import UnstableIdentityError, value_identity
 from fuse.data._op_base import OpBase, OpReversibleBase, op_call, op_reverse
+from fuse.data._ops_debug import OpDebugBase, OpPrintKeys, OpPrintKeysContent, OpPrintShapes, OpPrintTypes
+from fuse.data._ops_read import OpReadDataframe, OpReadMultiFromDataframe, SampleIdNotFoundError
 from fuse.data._pipeline import BOOKKEEPING_PREFIX, PipelineDefault, PipelineDefaultRetryAnySample
+from fuse.data._sample_keys import MissingSampleKeyError, sample_value
 from fuse.data._version import __version__
 
 _PUBLIC_CLASSES: tuple[type, ...] = (
     UnstableIdentityError, OpBase, OpReversibleBase, PipelineDefault, PipelineDefaultRetryAnySample,
+    OpDebugBase, OpPrintKeys, OpPrintKeysContent, OpPrintShapes, OpPrintTypes, OpReadDataframe,
+    OpReadMultiFromDataframe, SampleIdNotFoundError, MissingSampleKeyError,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
     _public.__module__ = __name__
 del _public, _PUBLIC_CLASSES
 
 __all__ = [
+    "MissingSampleKeyError",
+    "OpDebugBase",
+    "OpPrintKeys",
+    "OpPrintKeysContent",
+    "OpPrintShapes",
+    "OpPrintTypes",
+    "OpReadDataframe",
+    "OpReadMultiFromDataframe",
+    "SampleIdNotFoundError",
+    "sample_value",
     "BOOKKEEPING_PREFIX",
     "OpBase",
     "OpReversibleBase",

@@ -58,8 +58,8 @@ class OpBase(ABC):
             self._fuse_init_arguments = {}
 
     @abstractmethod
-    def __call__(self, sample_dict: NDict, **kwargs: Any) -> SampleResult:
-        """Process one sample."""
+    def __call__(self, sample_dict: NDict, *args: Any, **kwargs: Any) -> SampleResult:
+        """Process one sample (subclasses name their own keyword arguments, e.g. ``key``)."""
 
     def init_arguments(self) -> dict[str, Any]:
         """The arguments this op was constructed with (by parameter name, defaults included)."""
@@ -83,7 +83,7 @@ class OpReversibleBase(OpBase):
     """
 
     @abstractmethod
-    def __call__(self, sample_dict: NDict, op_id: str | None = None, **kwargs: Any) -> SampleResult:
+    def __call__(self, sample_dict: NDict, op_id: str | None = None, *args: Any, **kwargs: Any) -> SampleResult:
         """Process one sample; information for :meth:`reverse` goes under ``sample_dict[op_id]``."""
 
     def reverse(self, sample_dict: NDict, key_to_reverse: str, key_to_follow: str, op_id: str | None) -> NDict:

@@ -163,6 +163,9 @@ def test_value_identity_by_content() -> None:
     assert value_identity(functools.partial(max, 1)) != value_identity(functools.partial(max, 2))
     assert value_identity(np.sum) == value_identity(np.sum)
     assert value_identity(RandInt(0, 3)) != value_identity(RandInt(0, 4))
+    assert value_identity(torch.float32) != value_identity(torch.float16)
+    assert value_identity(torch.device("cpu")) == value_identity(torch.device("cpu"))
+    assert value_identity(np.dtype("float32")) != value_identity(np.dtype("float64"))
 
     def closure(offset: int) -> Any:
         return lambda value: value + offset

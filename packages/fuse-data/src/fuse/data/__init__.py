@@ -14,8 +14,34 @@
 
 from fuse.data._identity import UnstableIdentityError, value_identity
 from fuse.data._op_base import OpBase, OpReversibleBase, op_call, op_reverse
+from fuse.data._ops_aug import OpAugOneHot, OpRandApply, OpRandCropSeq, OpRepeatAndSample, OpSample, OpSampleAndRepeat
+from fuse.data._ops_cast import Cast, OpCast, OpOneHotToNumber, OpToFloat, OpToInt, OpToNumpy, OpToTensor
+from fuse.data._ops_common import (
+    OpApplyPatterns,
+    OpApplyTypes,
+    OpCollectMarker,
+    OpConcat,
+    OpCond,
+    OpCopy,
+    OpDeleteKeypaths,
+    OpFunc,
+    OpKeepKeypaths,
+    OpLambda,
+    OpLookup,
+    OpOverrideNaN,
+    OpReplaceAnyElements,
+    OpReplaceElements,
+    OpSet,
+    OpSetIfNotExist,
+    OpSetRandomChoice,
+    OpToOneHot,
+    OpZScoreNorm,
+    find_collect_marker,
+)
 from fuse.data._ops_debug import OpDebugBase, OpPrintKeys, OpPrintKeysContent, OpPrintShapes, OpPrintTypes
 from fuse.data._ops_read import OpReadDataframe, OpReadMultiFromDataframe, SampleIdNotFoundError
+from fuse.data._ops_repeat import OpRepeat
+from fuse.data._patterns import DataTypeBasic, Patterns, TypeDetectorBase, TypeDetectorPatternsBased
 from fuse.data._pipeline import BOOKKEEPING_PREFIX, PipelineDefault, PipelineDefaultRetryAnySample
 from fuse.data._sample_keys import MissingSampleKeyError, sample_value
 from fuse.data._version import __version__
@@ -24,12 +50,51 @@ _PUBLIC_CLASSES: tuple[type, ...] = (
     UnstableIdentityError, OpBase, OpReversibleBase, PipelineDefault, PipelineDefaultRetryAnySample,
     OpDebugBase, OpPrintKeys, OpPrintKeysContent, OpPrintShapes, OpPrintTypes, OpReadDataframe,
     OpReadMultiFromDataframe, SampleIdNotFoundError, MissingSampleKeyError,
+    OpAugOneHot, OpRandApply, OpRandCropSeq, OpRepeatAndSample, OpSample, OpSampleAndRepeat, Cast, OpCast, OpOneHotToNumber, OpToFloat, OpToInt, OpToNumpy, OpToTensor, OpApplyPatterns, OpApplyTypes, OpCollectMarker, OpConcat, OpCond, OpCopy, OpDeleteKeypaths, OpFunc, OpKeepKeypaths, OpLambda, OpLookup, OpOverrideNaN, OpReplaceAnyElements, OpReplaceElements, OpSet, OpSetIfNotExist, OpSetRandomChoice, OpToOneHot, OpZScoreNorm, OpRepeat, DataTypeBasic, Patterns, TypeDetectorBase, TypeDetectorPatternsBased,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
     _public.__module__ = __name__
 del _public, _PUBLIC_CLASSES
 
 __all__ = [
+    "OpAugOneHot",
+    "OpRandApply",
+    "OpRandCropSeq",
+    "OpRepeatAndSample",
+    "OpSample",
+    "OpSampleAndRepeat",
+    "Cast",
+    "OpCast",
+    "OpOneHotToNumber",
+    "OpToFloat",
+    "OpToInt",
+    "OpToNumpy",
+    "OpToTensor",
+    "OpApplyPatterns",
+    "OpApplyTypes",
+    "OpCollectMarker",
+    "OpConcat",
+    "OpCond",
+    "OpCopy",
+    "OpDeleteKeypaths",
+    "OpFunc",
+    "OpKeepKeypaths",
+    "OpLambda",
+    "OpLookup",
+    "OpOverrideNaN",
+    "OpReplaceAnyElements",
+    "OpReplaceElements",
+    "OpSet",
+    "OpSetIfNotExist",
+    "OpSetRandomChoice",
+    "OpToOneHot",
+    "OpZScoreNorm",
+    "OpRepeat",
+    "DataTypeBasic",
+    "Patterns",
+    "TypeDetectorBase",
+    "TypeDetectorPatternsBased",
+    "find_collect_marker",
     "MissingSampleKeyError",
     "OpDebugBase",
     "OpPrintKeys",

@@ -54,6 +54,7 @@ def value_identity(value: Any, where: str = "value") -> str:
     return digest.hexdigest()
 
 
+@functools.cache  # per class object: a redefined or reloaded class is a new key
 def class_identity(cls: type) -> str:
     """Qualified name and source code of ``cls`` and of its bases (except ``object`` and ``abc`` classes)."""
     digest = hashlib.sha256()
@@ -114,6 +115,12 @@ def _feed(digest: Any, value: Any, where: str, active: set[int]) -> None:
         return
     if isinstance(value, pathlib.PurePath):
         put("path", str(value))
+        return
+    if isinstance(value, np.dtype):
+        put("npdtype", f"{value.str}:{value}")
+        return
+    if type(value).__module__ == "torch" and type(value).__name__ in ("dtype", "device"):
+        put(f"torch.{type(value).__name__}", str(value))
         return
     if isinstance(value, np.generic):
         put("npscalar", f"{value.dtype.str}:{value.tobytes().hex()}" if value.dtype != object else repr(value))

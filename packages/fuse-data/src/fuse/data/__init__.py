@@ -12,6 +12,7 @@
 42
 """
 
+from fuse.data._collate import CollateDefault
 from fuse.data._identity import UnstableIdentityError, value_identity
 from fuse.data._op_base import OpBase, OpReversibleBase, op_call, op_reverse
 from fuse.data._ops_aug import OpAugOneHot, OpRandApply, OpRandCropSeq, OpRepeatAndSample, OpSample, OpSampleAndRepeat
@@ -49,7 +50,7 @@ from fuse.data._version import __version__
 _PUBLIC_CLASSES: tuple[type, ...] = (
     UnstableIdentityError, OpBase, OpReversibleBase, PipelineDefault, PipelineDefaultRetryAnySample,
     OpDebugBase, OpPrintKeys, OpPrintKeysContent, OpPrintShapes, OpPrintTypes, OpReadDataframe,
-    OpReadMultiFromDataframe, SampleIdNotFoundError, MissingSampleKeyError,
+    OpReadMultiFromDataframe, SampleIdNotFoundError, MissingSampleKeyError, CollateDefault,
     OpAugOneHot, OpRandApply, OpRandCropSeq, OpRepeatAndSample, OpSample, OpSampleAndRepeat, Cast, OpCast, OpOneHotToNumber, OpToFloat, OpToInt, OpToNumpy, OpToTensor, OpApplyPatterns, OpApplyTypes, OpCollectMarker, OpConcat, OpCond, OpCopy, OpDeleteKeypaths, OpFunc, OpKeepKeypaths, OpLambda, OpLookup, OpOverrideNaN, OpReplaceAnyElements, OpReplaceElements, OpSet, OpSetIfNotExist, OpSetRandomChoice, OpToOneHot, OpZScoreNorm, OpRepeat, DataTypeBasic, Patterns, TypeDetectorBase, TypeDetectorPatternsBased,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
@@ -57,6 +58,7 @@ for _public in _PUBLIC_CLASSES:
 del _public, _PUBLIC_CLASSES
 
 __all__ = [
+    "CollateDefault",
     "OpAugOneHot",
     "OpRandApply",
     "OpRandCropSeq",

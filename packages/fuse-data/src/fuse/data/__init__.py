@@ -13,6 +13,7 @@
 """
 
 from fuse.data._collate import CollateDefault
+from fuse.data._export import ExportDataset, SupportsGetMulti
 from fuse.data._identity import UnstableIdentityError, value_identity
 from fuse.data._op_base import OpBase, OpReversibleBase, op_call, op_reverse
 from fuse.data._ops_aug import OpAugOneHot, OpRandApply, OpRandCropSeq, OpRepeatAndSample, OpSample, OpSampleAndRepeat
@@ -45,12 +46,14 @@ from fuse.data._ops_repeat import OpRepeat
 from fuse.data._patterns import DataTypeBasic, Patterns, TypeDetectorBase, TypeDetectorPatternsBased
 from fuse.data._pipeline import BOOKKEEPING_PREFIX, PipelineDefault, PipelineDefaultRetryAnySample
 from fuse.data._sample_keys import MissingSampleKeyError, sample_value
+from fuse.data._split import balanced_division, dataset_balanced_division_to_folds, print_folds_stat
 from fuse.data._version import __version__
 
 _PUBLIC_CLASSES: tuple[type, ...] = (
     UnstableIdentityError, OpBase, OpReversibleBase, PipelineDefault, PipelineDefaultRetryAnySample,
     OpDebugBase, OpPrintKeys, OpPrintKeysContent, OpPrintShapes, OpPrintTypes, OpReadDataframe,
     OpReadMultiFromDataframe, SampleIdNotFoundError, MissingSampleKeyError, CollateDefault,
+    ExportDataset, SupportsGetMulti,
     OpAugOneHot, OpRandApply, OpRandCropSeq, OpRepeatAndSample, OpSample, OpSampleAndRepeat, Cast, OpCast, OpOneHotToNumber, OpToFloat, OpToInt, OpToNumpy, OpToTensor, OpApplyPatterns, OpApplyTypes, OpCollectMarker, OpConcat, OpCond, OpCopy, OpDeleteKeypaths, OpFunc, OpKeepKeypaths, OpLambda, OpLookup, OpOverrideNaN, OpReplaceAnyElements, OpReplaceElements, OpSet, OpSetIfNotExist, OpSetRandomChoice, OpToOneHot, OpZScoreNorm, OpRepeat, DataTypeBasic, Patterns, TypeDetectorBase, TypeDetectorPatternsBased,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
@@ -58,6 +61,11 @@ for _public in _PUBLIC_CLASSES:
 del _public, _PUBLIC_CLASSES
 
 __all__ = [
+    "ExportDataset",
+    "SupportsGetMulti",
+    "balanced_division",
+    "dataset_balanced_division_to_folds",
+    "print_folds_stat",
     "CollateDefault",
     "OpAugOneHot",
     "OpRandApply",

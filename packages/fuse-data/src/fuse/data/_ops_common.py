@@ -195,7 +195,7 @@ class OpLambda(OpReversibleBase):
             return sample_dict
         if self._func_reverse is None:
             applied_to = "the whole sample" if key is None else f"{key!r} (the followed key)"
-            raise NotImplementedError(
+            raise ValueError(  # a request the op cannot honour, not a missing implementation
                 f"OpLambda (op_id {op_id!r}) was applied to {applied_to} but has no func_reverse; pass "
                 "OpLambda(func, func_reverse=...) to make it reversible"
             )

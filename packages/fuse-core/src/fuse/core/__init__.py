@@ -26,6 +26,7 @@ from fuse.core._file_io import (
     save_text_file_safe,
 )
 from fuse.core._multiprocessing import (
+    MpContext,
     WorkerFailedError,
     get_chunks_ranges,
     get_from_global_storage,
@@ -70,6 +71,7 @@ del _public, _PUBLIC_CLASSES
 
 __all__ = [
     "INITIAL_SAMPLE_ID_KEY",
+    "MpContext",
     "SAMPLE_ID_KEY",
     "AtomicFileWriter",
     "Choice",

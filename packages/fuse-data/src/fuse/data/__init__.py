@@ -12,7 +12,12 @@
 42
 """
 
+from fuse.data._audit import SampleCachingAudit, SampleCachingAuditError
+from fuse.data._cache_store import ReadOnlyCacheError
+from fuse.data._cacher import SampleNotCachedError, SamplesCacher, StaleCacheWarning, sample_id_key
 from fuse.data._collate import CollateDefault
+from fuse.data._dataset import DatasetDefault
+from fuse.data._dataset_wrap import DatasetWrapSeqToDict, OpReadDataset
 from fuse.data._export import ExportDataset, SupportsGetMulti
 from fuse.data._identity import UnstableIdentityError, value_identity
 from fuse.data._op_base import OpBase, OpReversibleBase, op_call, op_reverse
@@ -45,6 +50,7 @@ from fuse.data._ops_read import OpReadDataframe, OpReadMultiFromDataframe, Sampl
 from fuse.data._ops_repeat import OpRepeat
 from fuse.data._patterns import DataTypeBasic, Patterns, TypeDetectorBase, TypeDetectorPatternsBased
 from fuse.data._pipeline import BOOKKEEPING_PREFIX, PipelineDefault, PipelineDefaultRetryAnySample
+from fuse.data._sample_codec import CorruptCachedSampleError
 from fuse.data._sample_keys import MissingSampleKeyError, sample_value
 from fuse.data._split import balanced_division, dataset_balanced_division_to_folds, print_folds_stat
 from fuse.data._version import __version__
@@ -53,7 +59,9 @@ _PUBLIC_CLASSES: tuple[type, ...] = (
     UnstableIdentityError, OpBase, OpReversibleBase, PipelineDefault, PipelineDefaultRetryAnySample,
     OpDebugBase, OpPrintKeys, OpPrintKeysContent, OpPrintShapes, OpPrintTypes, OpReadDataframe,
     OpReadMultiFromDataframe, SampleIdNotFoundError, MissingSampleKeyError, CollateDefault,
-    ExportDataset, SupportsGetMulti,
+    ExportDataset, SupportsGetMulti, SampleCachingAudit, SampleCachingAuditError, ReadOnlyCacheError,
+    SampleNotCachedError, SamplesCacher, StaleCacheWarning, DatasetDefault, DatasetWrapSeqToDict, OpReadDataset,
+    CorruptCachedSampleError,
     OpAugOneHot, OpRandApply, OpRandCropSeq, OpRepeatAndSample, OpSample, OpSampleAndRepeat, Cast, OpCast, OpOneHotToNumber, OpToFloat, OpToInt, OpToNumpy, OpToTensor, OpApplyPatterns, OpApplyTypes, OpCollectMarker, OpConcat, OpCond, OpCopy, OpDeleteKeypaths, OpFunc, OpKeepKeypaths, OpLambda, OpLookup, OpOverrideNaN, OpReplaceAnyElements, OpReplaceElements, OpSet, OpSetIfNotExist, OpSetRandomChoice, OpToOneHot, OpZScoreNorm, OpRepeat, DataTypeBasic, Patterns, TypeDetectorBase, TypeDetectorPatternsBased,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
@@ -61,68 +69,79 @@ for _public in _PUBLIC_CLASSES:
 del _public, _PUBLIC_CLASSES
 
 __all__ = [
-    "ExportDataset",
-    "SupportsGetMulti",
-    "balanced_division",
-    "dataset_balanced_division_to_folds",
-    "print_folds_stat",
-    "CollateDefault",
-    "OpAugOneHot",
-    "OpRandApply",
-    "OpRandCropSeq",
-    "OpRepeatAndSample",
-    "OpSample",
-    "OpSampleAndRepeat",
+    "BOOKKEEPING_PREFIX",
     "Cast",
-    "OpCast",
-    "OpOneHotToNumber",
-    "OpToFloat",
-    "OpToInt",
-    "OpToNumpy",
-    "OpToTensor",
+    "CollateDefault",
+    "CorruptCachedSampleError",
+    "DataTypeBasic",
+    "DatasetDefault",
+    "DatasetWrapSeqToDict",
+    "ExportDataset",
+    "MissingSampleKeyError",
     "OpApplyPatterns",
     "OpApplyTypes",
+    "OpAugOneHot",
+    "OpBase",
+    "OpCast",
     "OpCollectMarker",
     "OpConcat",
     "OpCond",
     "OpCopy",
+    "OpDebugBase",
     "OpDeleteKeypaths",
     "OpFunc",
     "OpKeepKeypaths",
     "OpLambda",
     "OpLookup",
+    "OpOneHotToNumber",
     "OpOverrideNaN",
-    "OpReplaceAnyElements",
-    "OpReplaceElements",
-    "OpSet",
-    "OpSetIfNotExist",
-    "OpSetRandomChoice",
-    "OpToOneHot",
-    "OpZScoreNorm",
-    "OpRepeat",
-    "DataTypeBasic",
-    "Patterns",
-    "TypeDetectorBase",
-    "TypeDetectorPatternsBased",
-    "find_collect_marker",
-    "MissingSampleKeyError",
-    "OpDebugBase",
     "OpPrintKeys",
     "OpPrintKeysContent",
     "OpPrintShapes",
     "OpPrintTypes",
+    "OpRandApply",
+    "OpRandCropSeq",
     "OpReadDataframe",
+    "OpReadDataset",
     "OpReadMultiFromDataframe",
-    "SampleIdNotFoundError",
-    "sample_value",
-    "BOOKKEEPING_PREFIX",
-    "OpBase",
+    "OpRepeat",
+    "OpRepeatAndSample",
+    "OpReplaceAnyElements",
+    "OpReplaceElements",
     "OpReversibleBase",
+    "OpSample",
+    "OpSampleAndRepeat",
+    "OpSet",
+    "OpSetIfNotExist",
+    "OpSetRandomChoice",
+    "OpToFloat",
+    "OpToInt",
+    "OpToNumpy",
+    "OpToOneHot",
+    "OpToTensor",
+    "OpZScoreNorm",
+    "Patterns",
     "PipelineDefault",
     "PipelineDefaultRetryAnySample",
+    "ReadOnlyCacheError",
+    "SampleCachingAudit",
+    "SampleCachingAuditError",
+    "SampleIdNotFoundError",
+    "SampleNotCachedError",
+    "SamplesCacher",
+    "StaleCacheWarning",
+    "SupportsGetMulti",
+    "TypeDetectorBase",
+    "TypeDetectorPatternsBased",
     "UnstableIdentityError",
     "__version__",
+    "balanced_division",
+    "dataset_balanced_division_to_folds",
+    "find_collect_marker",
     "op_call",
     "op_reverse",
+    "print_folds_stat",
+    "sample_id_key",
+    "sample_value",
     "value_identity",
 ]

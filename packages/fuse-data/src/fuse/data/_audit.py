@@ -1,0 +1,168 @@
+"""``SampleCachingAudit``: recompute some cached samples and compare, to catch a cache that no longer matches its
+pipeline (e.g. a file read by an op changed on disk, which no code hash can see)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SampleCachingAudit", "SampleCachingAuditError", "compare_samples"]
+
+_UNITS = ("minutes", "samples", None)
+
+
+class SampleCachingAuditError(RuntimeError):
+    """A sample loaded from the cache differs from the same sample computed afresh."""
+
+
+class SampleCachingAudit:
+    """When to audit a cached sample, and how to compare it with a fresh one.
+
+    The first sample loaded in each process is audited (``audit_first_sample``), then one sample every
+    ``audit_rate`` minutes or samples (``audit_units``); ``audit_rate=None`` or ``0`` stops the periodic audits.
+    Arrays (numpy or torch) and floats are compared with ``numpy.allclose(rtol, atol, equal_nan)``; everything
+    else with ``==``. The state is per process: every DataLoader worker audits its own first sample.
+
+    >>> audit = SampleCachingAudit(audit_first_sample=True, audit_rate=2, audit_units="samples")
+    >>> [audit.update() for _ in range(5)]
+    [True, False, True, False, True]
+    """
+
+    def __init__(
+        self,
+        audit_first_sample: bool = True,
+        audit_rate: float | None = 30,
+        audit_units: str | None = "minutes",
+        *,
+        rtol: float = 1e-7,
+        atol: float = 0.0,
+        equal_nan: bool = True,
+    ) -> None:
+        if audit_units not in _UNITS:
+            raise ValueError(f"audit_units must be one of {list(_UNITS)}, got {audit_units!r}")
+        if audit_rate is not None and (not isinstance(audit_rate, (int, float)) or audit_rate < 0):
+            raise ValueError(f"audit_rate must be None or a number >= 0, got {audit_rate!r}")
+        if audit_units is None and audit_rate:
+            raise ValueError("audit_units=None disables periodic audits; pass audit_rate=None with it")
+        self.audit_first_sample = audit_first_sample
+        self.audit_rate = audit_rate
+        self.audit_units = audit_units
+        self.rtol, self.atol, self.equal_nan = rtol, atol, equal_nan
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._seen = 0
+        self._last_audit_time = time.monotonic()
+        self._since_last = 0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any sample will ever be audited."""
+        return self.audit_first_sample or bool(self.audit_rate)
+
+    def update(self) -> bool:
+        """Count one loaded sample; ``True`` when this one should be audited."""
+        if os.getpid() != self._pid:
+            self._reset()
+        self._seen += 1
+        self._since_last += 1
+        if self._seen == 1 and self.audit_first_sample:
+            self._since_last = 0
+            self._last_audit_time = time.monotonic()
+            return True
+        if not self.audit_rate:
+            return False
+        if self.audit_units == "samples":
+            due = self._since_last >= self.audit_rate
+        else:
+            due = time.monotonic() - self._last_audit_time >= 60.0 * self.audit_rate
+        if due:
+            self._since_last = 0
+            self._last_audit_time = time.monotonic()
+        return due
+
+    def audit(self, cached: Mapping[str, Any], fresh: Mapping[str, Any], sample_id: Any) -> None:
+        """Raise :class:`SampleCachingAuditError` naming every differing key when ``cached`` != ``fresh``."""
+        differences = compare_samples(cached, fresh, rtol=self.rtol, atol=self.atol, equal_nan=self.equal_nan)
+        if differences:
+            shown = "\n  ".join(differences[:20])
+            more = f"\n  ... and {len(differences) - 20} more" if len(differences) > 20 else ""
+            raise SampleCachingAuditError(
+                f"sample {sample_id!r} loaded from the cache differs from the same sample computed now:\n  "
+                f"{shown}{more}\nThe cache no longer matches the pipeline's output (an input file or something "
+                "else the code hash cannot see changed). Recache these samples with cacher.delete([...]) or the "
+                "whole cache with restart_cache=True."
+            )
+
+
+def _as_numpy(value: Any) -> np.ndarray | None:
+    if isinstance(value, np.ndarray):
+        return value
+    if type(value).__module__ == "torch" and hasattr(value, "detach"):
+        return np.asarray(value.detach().cpu().numpy())
+    return None
+
+
+def _describe(value: Any) -> str:
+    array = _as_numpy(value)
+    if array is not None:
+        return f"{type(value).__name__}{tuple(array.shape)} {array.dtype}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _differs(a: Any, b: Any, rtol: float, atol: float, equal_nan: bool) -> bool:
+    array_a, array_b = _as_numpy(a), _as_numpy(b)
+    if array_a is not None or array_b is not None:
+        if array_a is None or array_b is None or type(a) is not type(b):
+            return True
+        if array_a.shape != array_b.shape or array_a.dtype != array_b.dtype:
+            return True
+        if array_a.dtype.kind in "fc":
+            return not np.allclose(array_a, array_b, rtol=rtol, atol=atol, equal_nan=equal_nan)
+        return not np.array_equal(array_a, array_b)
+    if isinstance(a, float) and isinstance(b, float):
+        if math.isnan(a) and math.isnan(b):
+            return not equal_nan
+        return not math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return (
+            type(a) is not type(b)
+            or len(a) != len(b)
+            or any(_differs(x, y, rtol, atol, equal_nan) for x, y in zip(a, b, strict=True))
+        )
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() != b.keys() or any(_differs(a[k], b[k], rtol, atol, equal_nan) for k in a)
+    try:
+        return bool(a != b)
+    except Exception:  # noqa: BLE001  (an exotic value whose == is not a bool: compare the representations)
+        return repr(a) != repr(b)
+
+
+def compare_samples(
+    cached: Mapping[str, Any],
+    fresh: Mapping[str, Any],
+    *,
+    rtol: float = 1e-7,
+    atol: float = 0.0,
+    equal_nan: bool = True,
+) -> list[str]:
+    """Lines describing how two flat samples differ (empty when they match).
+
+    >>> compare_samples({"a": 1.0, "b": np.zeros(2)}, {"a": 1.0, "b": np.ones(2), "c": 3})
+    ["key 'b': cached ndarray(2,) float64, now ndarray(2,) float64", "key 'c': only in the fresh sample"]
+    """
+    lines = []
+    for key in cached:
+        if key not in fresh:
+            lines.append(f"key {key!r}: only in the cached sample")
+        elif _differs(cached[key], fresh[key], rtol, atol, equal_nan):
+            lines.append(f"key {key!r}: cached {_describe(cached[key])}, now {_describe(fresh[key])}")
+    lines.extend(f"key {key!r}: only in the fresh sample" for key in fresh if key not in cached)
+    return lines

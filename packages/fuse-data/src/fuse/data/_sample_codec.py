@@ -1,0 +1,301 @@
+"""The on-disk form of one cached sample: a small pickled header plus large arrays as raw buffers.
+
+Layout of an encoded sample (all offsets from the start)::
+
+    b"FUSESMP1"              8-byte magic (format version 1)
+    <uint64 little endian>   length of the header
+    <header>                 pickle: sample id, initial id, small values, and for every large array its key,
+                             dtype, shape, memory order, codec, offset and stored size
+    <padding>                to a multiple of 64 bytes
+    <array buffers>          each starting at a multiple of 64 bytes
+
+Large arrays (numpy arrays, and CPU torch tensors, of at least :data:`RAW_MIN_BYTES`) keep their own dtype and are
+loaded with one ``readinto`` into a buffer that the arrays then view: no unpickling copy, no decompression unless a
+codec was asked for. Reading only some keys reads the header and those arrays' buffers.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Literal
+
+import numpy as np
+
+from fuse.core import NDict
+
+__all__ = [
+    "RAW_MIN_BYTES",
+    "ChunkReader",
+    "CorruptCachedSampleError",
+    "DecodedHeader",
+    "decode_header",
+    "decode_sample",
+    "encode_sample",
+]
+
+_MAGIC = b"FUSESMP1"
+_PREFIX = struct.Struct("<8sQ")
+_ALIGN = 64
+RAW_MIN_BYTES = 4096
+"""Arrays at least this large are stored as raw buffers; smaller values are pickled in the header."""
+_CODECS = (None, "zlib")
+
+
+class CorruptCachedSampleError(RuntimeError):
+    """A cached sample could not be decoded (a damaged or truncated cache file)."""
+
+
+@dataclass(frozen=True)
+class _ArrayEntry:
+    key: str
+    dtype: str
+    shape: tuple[int, ...]
+    order: str
+    is_torch: bool
+    codec: str | None
+    stored_size: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class DecodedHeader:
+    """What the header of an encoded sample says: ids, small values, and where each large array lies."""
+
+    sample_id: Any
+    initial_sample_id: Any
+    small: dict[str, Any]
+    arrays: tuple[_ArrayEntry, ...]
+    total_size: int
+    order: list[str]
+
+    def keys(self) -> list[str]:
+        """Every keypath of the sample, in the sample's order."""
+        return list(self.order)
+
+
+def _aligned(offset: int) -> int:
+    return -(-offset // _ALIGN) * _ALIGN
+
+
+def _as_raw_array(key: str, value: Any, sample_id: Any) -> tuple[np.ndarray, bool] | None:
+    """``(array, came_from_torch)`` when ``value`` should be stored as a raw buffer, else ``None``."""
+    if type(value) is np.ndarray:
+        array, is_torch = value, False
+    elif type(value).__module__ == "torch" and type(value).__name__ in ("Tensor", "Parameter"):
+        if value.device.type != "cpu":
+            raise ValueError(
+                f"sample {sample_id!r}: key {key!r} holds a torch tensor on {value.device}; the static pipeline's "
+                "output is cached on disk, so keep it on the CPU (move it to the GPU in the dynamic pipeline or "
+                "the model)"
+            )
+        array, is_torch = value.detach().numpy(), True
+    else:
+        return None
+    if array.dtype.hasobject or array.dtype.fields is not None or array.nbytes < RAW_MIN_BYTES:
+        return None
+    return array, is_torch
+
+
+def encode_sample(
+    sample: NDict, initial_sample_id: Any, *, codec: str | None = None, level: int = 1
+) -> tuple[int, list[memoryview | bytes]]:
+    """Encode ``sample`` as a list of byte chunks (the large arrays are not copied) and their total size.
+
+    ``codec="zlib"`` compresses each large array at ``level`` (smaller files, slower loads).
+
+    >>> size, chunks = encode_sample(NDict({"data.sample_id": "a", "data.x": 1}), "a")
+    >>> size == sum(len(c) for c in chunks)
+    True
+    """
+    if codec not in _CODECS:
+        raise ValueError(f"unknown codec {codec!r}; use one of {list(_CODECS)}")
+    sample_id = sample.get("data.sample_id")
+    small: dict[str, Any] = {}
+    raw: list[tuple[str, np.ndarray, bool]] = []
+    for key, value in sample.items():
+        found = _as_raw_array(key, value, sample_id)
+        if found is None:
+            small[key] = value
+        else:
+            raw.append((key, found[0], found[1]))
+    buffers: list[memoryview | bytes] = []
+    described: list[tuple[str, str, tuple[int, ...], str, bool, str | None, int]] = []
+    for key, array, is_torch in raw:
+        order: Literal["C", "F"] = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
+        flat = array.ravel(order=order)  # a view when the array is contiguous in that order
+        data: memoryview | bytes = flat.view(np.uint8).data if flat.size else b""
+        if codec == "zlib":
+            data = zlib.compress(data, level)
+        buffers.append(data)
+        described.append((key, array.dtype.str, tuple(array.shape), order, is_torch, codec, len(data)))
+    # the header holds the offsets, so its size is needed first: encode with placeholder offsets of a fixed width
+    header_fields = {
+        "sample_id": sample_id,
+        "initial_sample_id": initial_sample_id,
+        "small": small,
+        "order": list(sample.keys()),
+    }
+    try:
+        probe = pickle.dumps({**header_fields, "arrays": [(*d, 2**62) for d in described], "total": 2**62}, 5)
+    except Exception as error:
+        raise TypeError(f"sample {sample_id!r} cannot be cached: a value cannot be pickled ({error})") from error
+    data_start = _aligned(_PREFIX.size + len(probe))
+    offsets, position = [], data_start
+    for entry in described:
+        offsets.append(position)
+        position = _aligned(position + entry[-1])
+    total = position
+    header = pickle.dumps(
+        {**header_fields, "arrays": [(*d, off) for d, off in zip(described, offsets, strict=True)], "total": total}, 5
+    )
+    if len(header) > len(probe):  # pragma: no cover  (offsets below 2**62 never pickle longer than the probe)
+        raise AssertionError("the sample header grew while being encoded")
+    header = header.ljust(len(probe), b"\x00")  # pickle stops at its STOP opcode: the padding is never read
+    chunks: list[memoryview | bytes] = [_PREFIX.pack(_MAGIC, len(header)), header]
+    written = _PREFIX.size + len(header)
+    for buffer, offset in zip(buffers, offsets, strict=True):
+        chunks.append(b"\x00" * (offset - written))
+        chunks.append(buffer)
+        written = offset + len(buffer)
+    chunks.append(b"\x00" * (total - written))
+    return total, chunks
+
+
+def _header_from(prefix_and_header: bytes | memoryview, where: str) -> DecodedHeader:
+    if len(prefix_and_header) < _PREFIX.size:
+        raise CorruptCachedSampleError(f"{where}: truncated (only {len(prefix_and_header)} bytes)")
+    magic, header_size = _PREFIX.unpack_from(prefix_and_header)
+    if magic != _MAGIC:
+        raise CorruptCachedSampleError(f"{where}: not a fuse cached sample (magic {magic!r})")
+    end = _PREFIX.size + header_size
+    if len(prefix_and_header) < end:
+        raise CorruptCachedSampleError(f"{where}: truncated header")
+    try:
+        fields = pickle.loads(prefix_and_header[_PREFIX.size : end])
+    except Exception as error:
+        raise CorruptCachedSampleError(f"{where}: unreadable header ({error})") from error
+    arrays = tuple(_ArrayEntry(*entry) for entry in fields["arrays"])
+    return DecodedHeader(
+        fields["sample_id"], fields["initial_sample_id"], fields["small"], arrays, fields["total"], fields["order"]
+    )
+
+
+def decode_header(source: BinaryIO | bytes, where: str) -> DecodedHeader:
+    """Read and decode the header of an encoded sample from a file (left positioned anywhere) or bytes."""
+    if isinstance(source, bytes):
+        return _header_from(source, where)
+    source.seek(0)
+    prefix = source.read(_PREFIX.size)
+    if len(prefix) < _PREFIX.size:
+        raise CorruptCachedSampleError(f"{where}: truncated (only {len(prefix)} bytes)")
+    _, header_size = _PREFIX.unpack(prefix)
+    return _header_from(prefix + source.read(header_size), where)
+
+
+def _wanted(key: str, keys: Sequence[str] | None) -> bool:
+    return keys is None or any(key == k or key.startswith(k + ".") for k in keys)
+
+
+def _array_from(entry: _ArrayEntry, data: Any, where: str) -> Any:
+    if entry.codec == "zlib":
+        data = bytearray(zlib.decompress(data))
+    try:
+        array = np.frombuffer(data, dtype=np.dtype(entry.dtype)).reshape(entry.shape, order=entry.order)  # type: ignore[call-overload]
+    except ValueError as error:
+        raise CorruptCachedSampleError(f"{where}: array {entry.key!r} does not match its header ({error})") from error
+    if entry.is_torch:
+        import torch  # only when the static pipeline produced tensors
+
+        return torch.from_numpy(array)
+    return array
+
+
+def decode_sample(
+    source: BinaryIO | bytes, where: str, keys: Sequence[str] | None = None
+) -> tuple[NDict, DecodedHeader]:
+    """The sample encoded in ``source`` (an open file or bytes) and its header; ``keys`` (keypaths or prefixes)
+    limits what is read: with a file, only those arrays' bytes are read.
+
+    >>> _, chunks = encode_sample(NDict({"data.sample_id": "a", "data.img": np.ones((32, 32))}), "a")
+    >>> sample, header = decode_sample(b"".join(chunks), "example")
+    >>> sample["data.img"].shape, sample["data.img"].flags.writeable, header.initial_sample_id
+    ((32, 32), True, 'a')
+    """
+    header = decode_header(source, where)
+    flat: dict[str, Any] = {k: v for k, v in header.small.items() if _wanted(k, keys)}
+    entries = [entry for entry in header.arrays if _wanted(entry.key, keys)]
+    if entries:
+        if isinstance(source, bytes):
+            if len(source) < header.total_size:
+                raise CorruptCachedSampleError(f"{where}: truncated ({len(source)} of {header.total_size} bytes)")
+            # a writable copy of only the needed region, then views into it
+            start, end = entries[0].offset, max(e.offset + e.stored_size for e in entries)
+            region = np.frombuffer(bytearray(source[start:end]), dtype=np.uint8)
+            for entry in entries:
+                part = region[entry.offset - start : entry.offset - start + entry.stored_size]
+                flat[entry.key] = _array_from(entry, part, where)
+        else:
+            flat.update(_read_arrays(source, entries, header.total_size, where))
+    order = {key: i for i, key in enumerate(header.keys())}
+    return NDict(dict(sorted(flat.items(), key=lambda item: order[item[0]])), already_flat=True), header
+
+
+def _read_arrays(file: BinaryIO, entries: list[_ArrayEntry], total: int, where: str) -> Iterator[tuple[str, Any]]:
+    """The arrays of ``entries`` read from ``file``: contiguous entries in one ``readinto``."""
+    for group in _contiguous_groups(entries):
+        start, end = group[0].offset, group[-1].offset + group[-1].stored_size
+        region = np.empty(end - start, dtype=np.uint8)
+        file.seek(start)
+        got = file.readinto(region.data)  # type: ignore[attr-defined]
+        if got != end - start:
+            raise CorruptCachedSampleError(f"{where}: truncated (expected {total} bytes, the file ends earlier)")
+        for entry in group:
+            yield (
+                entry.key,
+                _array_from(entry, region[entry.offset - start : entry.offset - start + entry.stored_size], where),
+            )
+
+
+def _contiguous_groups(entries: Iterable[_ArrayEntry]) -> list[list[_ArrayEntry]]:
+    groups: list[list[_ArrayEntry]] = []
+    for entry in entries:
+        if groups and _aligned(groups[-1][-1].offset + groups[-1][-1].stored_size) == entry.offset:
+            groups[-1].append(entry)
+        else:
+            groups.append([entry])
+    return groups
+
+
+class ChunkReader(io.RawIOBase):
+    """A read-only file over a list of byte chunks, so a store can stream an encoded sample without joining it.
+
+    >>> ChunkReader([b"ab", b"cd"]).read()
+    b'abcd'
+    """
+
+    def __init__(self, chunks: Sequence[memoryview | bytes]) -> None:
+        super().__init__()
+        self._chunks = [memoryview(c).cast("B") if not isinstance(c, bytes) else c for c in chunks if len(c)]
+        self._index = 0
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        written = 0
+        while written < len(target) and self._index < len(self._chunks):
+            chunk = self._chunks[self._index]
+            take = min(len(target) - written, len(chunk) - self._offset)
+            target[written : written + take] = chunk[self._offset : self._offset + take]
+            written += take
+            self._offset += take
+            if self._offset == len(chunk):
+                self._index, self._offset = self._index + 1, 0
+        return written

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from fuse.core import MpContext, NDict, create_initial_sample, get_from_global_storage, run_multiprocessed
+from fuse.core import MpContext, NDict, create_initial_sample, get_from_global_storage, progress, run_multiprocessed
 from fuse.data._cacher import SampleNotCachedError, SamplesCacher, sample_id_key
 from fuse.data._ops_common import find_collect_marker
 from fuse.data._pipeline import PipelineDefault
@@ -321,7 +321,13 @@ class DatasetDefault:
 
     def _static_value(self, item: Any, key: str) -> Any:
         sample_id = self._resolve(item)
-        return sample_value(self._static_sample(sample_id, [key]), key, "DatasetDefault.get_static_values")
+        sample = self._static_sample(sample_id, [key])
+        if key not in sample:
+            raise MissingSampleKeyError(
+                f"the static pipeline's output of sample {sample_id!r} has no key {key!r} (is it set by the dynamic "
+                "pipeline? then read it with get_multi)"
+            )
+        return sample[key]
 
     def get_static_values(
         self,
@@ -341,6 +347,11 @@ class DatasetDefault:
         [0, 1]
         """
         chosen = list(range(len(self))) if items is None else list(items)
+        if workers <= 1:  # in this process: a missing key stays a MissingSampleKeyError
+            return [
+                self._static_value(item, key)
+                for item in progress(chosen, total=len(chosen), desc=f"reading {key}", enabled=verbose > 0)
+            ]
         return run_multiprocessed(  # type: ignore[return-value]
             _static_in_worker,
             chosen,

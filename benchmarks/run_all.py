@@ -18,6 +18,7 @@ BENCHMARKS = [
     "eval_paired",
     "eval_delong",
     "eval_import",
+    "data_cache",
 ]  # modules in this folder with run() -> markdown section
 
 

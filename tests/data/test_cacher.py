@@ -76,8 +76,6 @@ def test_round_trip_keeps_values_dtypes_order_and_gives_writable_arrays(tmp_path
         sample["data.bool"] = np.ones(5000, dtype=bool)
         sample["data.small"] = np.array([1.5, 2.5])
         sample["data.empty"] = np.zeros((0, 3), dtype=np.int32)
-        sample["data.tensor"] = torch.arange(2000, dtype=torch.int64)
-        sample["data.small_tensor"] = torch.tensor([1, 2])
         sample["data.objects"] = np.array(["a", None], dtype=object)
         sample["data.nested.list"] = [np.ones(3000), "x", 3]
         sample["data.none"] = None
@@ -302,6 +300,18 @@ def test_errors_for_bad_ids_and_outputs(tmp_path: Path) -> None:
         SamplesCacher("a/b", cacher.pipeline, tmp_path)
     with pytest.raises(ValueError, match="cache_dirs is empty"):
         SamplesCacher("a", cacher.pipeline, [])
+
+
+@pytest.mark.parametrize("value", [torch.zeros(3000), [torch.zeros(2)], torch.tensor(1.0)])
+def test_a_tensor_in_a_static_output_is_refused_naming_the_key(tmp_path: Path, value: Any) -> None:
+    def with_tensor(sample: NDict) -> NDict:
+        sample["data.t"] = value
+        return sample
+
+    cacher = SamplesCacher("t", PipelineDefault("static", [(OpLambda(with_tensor), {})]), tmp_path, verbose=0)
+    with pytest.raises(TypeError, match=r"sample 'a': key 'data\.t' holds a torch tensor.*OpToTensor"):
+        cacher.cache_samples(["a"])
+    assert not cacher._find_info(sample_id_key("a"))[0]  # nothing half-written: the id is still missing
 
 
 def test_a_damaged_file_is_reported_naming_the_sample(tmp_path: Path) -> None:

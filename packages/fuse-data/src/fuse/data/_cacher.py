@@ -21,7 +21,7 @@ import time
 import uuid
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ CACHE_FORMAT_VERSION = 1
 _DESCRIPTION_FILE = "pipeline_description.txt"
 _HASH_PREFIX = "hash_"
 _CACHER_KEY = "fuse.data.SamplesCacher"
-_DONE, _BUSY = "done", "busy"
+_DONE, _BUSY, _CLAIMED = "done", "busy", "claimed"
 
 
 class SampleNotCachedError(KeyError):
@@ -197,6 +197,7 @@ class SamplesCacher:
         self._token = uuid.uuid4().hex
         self._stores: dict[Path, CacheStore] = {}
         self._written: set[Path] = set()
+        self._read_paths: list[Path] | None = None
         self._pipeline_hash = self._compute_hash() if use_pipeline_hash else f"{_HASH_PREFIX}fixed"
         if restart_cache:
             self._delete_all_hashes()
@@ -245,7 +246,12 @@ class SamplesCacher:
 
     def cache_dirs(self) -> list[Path]:
         """This pipeline version's directory in every read location (whether or not it exists yet)."""
-        return [root / self._unique_name / self._pipeline_hash for root in self._read_roots()]
+        if self._custom_read_dirs is None and self._read_paths is not None:
+            return self._read_paths
+        paths = [root / self._unique_name / self._pipeline_hash for root in self._read_roots()]
+        if self._custom_read_dirs is None:
+            self._read_paths = paths
+        return paths
 
     def _store(self, path: Path, *, read_only: bool) -> CacheStore:
         store = self._stores.get(path)
@@ -379,9 +385,8 @@ class SamplesCacher:
         busy: list[Hashable] = []
         desc = f"caching {self._unique_name}"
         if self._workers <= 1:  # in this process: the pipeline's own exceptions reach the caller unwrapped
-            outcomes: Iterable[tuple[Hashable, str, Any]] = (
-                (orig_id, *self._cache_one(orig_id))
-                for orig_id in progress(missing, total=len(missing), desc=desc, enabled=self._verbose > 0)
+            outcomes: Iterable[tuple[Hashable, str, Any]] = progress(
+                self._cache_in_blocks(missing), total=len(missing), desc=desc, enabled=self._verbose > 0
             )
         else:
             outcomes = run_multiprocessed(
@@ -425,33 +430,67 @@ class SamplesCacher:
             return True
         return True
 
-    def _cache_one(self, orig_id: Hashable) -> tuple[str, Any]:
-        """Compute and store ``orig_id`` unless cached or being cached by a live process (then ``busy``)."""
-        key = sample_id_key(orig_id)
+    def _try_claim(self, claims: CacheStore, key: str) -> tuple[str, Any]:
+        """``("done", final ids)`` if cached meanwhile, ``("claimed", None)``, or ``("busy", owner)``."""
         found, final_ids = self._find_info(key)
         if found:
             return _DONE, final_ids
-        claims = self._claims_store()
         claim_key = f"claim:{key}"
         me = {"host": socket.gethostname(), "pid": os.getpid(), "token": self._token, "time": time.time()}
-        if not claims.add(claim_key, me, expire=self._claim_timeout):
-            owner = claims.get_object(claim_key)
-            if owner is not None and self._owner_alive(owner):
-                return _BUSY, owner
-            claims.delete(claim_key)  # its process died: take over
-            if not claims.add(claim_key, me, expire=self._claim_timeout):
-                return _BUSY, claims.get_object(claim_key)
-        try:
-            found, final_ids = self._find_info(key)  # finished between the first look and the claim
-            if found:
-                return _DONE, final_ids
-            return _DONE, self._compute_and_store(orig_id, key)
-        finally:
-            owner = claims.get_object(claim_key)
-            if owner is not None and owner.get("token") == self._token and owner.get("pid") == os.getpid():
-                claims.delete(claim_key)
+        if claims.add(claim_key, me, expire=self._claim_timeout):
+            return _CLAIMED, None
+        owner = claims.get_object(claim_key)
+        if owner is not None and self._owner_alive(owner):
+            return _BUSY, owner
+        claims.delete(claim_key)  # its process died: take over
+        if claims.add(claim_key, me, expire=self._claim_timeout):
+            return _CLAIMED, None
+        return _BUSY, claims.get_object(claim_key)
 
-    def _compute_and_store(self, orig_id: Hashable, key: str) -> list[Hashable] | None:
+    def _cache_in_blocks(self, missing: list[Hashable]) -> Iterator[tuple[Hashable, str, Any]]:
+        """Cache ``missing`` in this process, claiming a block of ids per transaction (sized to about 0.2 s of
+        work), and committing each sample with the release of its claim: one SQLite commit per sample."""
+        claims = self._claims_store()
+        position, block_size = 0, 1
+        while position < len(missing):
+            block = missing[position : position + block_size]
+            position += len(block)
+            claimed: list[Hashable] = []
+            with claims.transaction():
+                outcomes = [(orig_id, *self._try_claim(claims, sample_id_key(orig_id))) for orig_id in block]
+            for orig_id, status, value in outcomes:
+                if status == _CLAIMED:
+                    claimed.append(orig_id)
+                else:
+                    yield orig_id, status, value
+            start = time.perf_counter()
+            try:
+                while claimed:
+                    orig_id = claimed[0]
+                    final_ids = self._compute_and_store(orig_id, sample_id_key(orig_id), claims)
+                    claimed.pop(0)
+                    yield orig_id, _DONE, final_ids
+            finally:
+                for orig_id in claimed:  # an error: give the rest back
+                    claims.delete(f"claim:{sample_id_key(orig_id)}")
+            per_sample = (time.perf_counter() - start) / max(len(block), 1)
+            block_size = int(min(64, max(1, 0.2 / max(per_sample, 1e-4))))
+
+    def _cache_one(self, orig_id: Hashable) -> tuple[str, Any]:
+        """Compute and store ``orig_id`` unless cached or being cached by a live process (then ``busy``)."""
+        key = sample_id_key(orig_id)
+        claims = self._claims_store()
+        status, value = self._try_claim(claims, key)
+        if status != _CLAIMED:
+            return status, value
+        try:
+            return _DONE, self._compute_and_store(orig_id, key, claims)
+        except BaseException:
+            claims.delete(f"claim:{key}")
+            raise
+
+    def _compute_and_store(self, orig_id: Hashable, key: str, claims: CacheStore) -> list[Hashable] | None:
+        """Run the pipeline on ``orig_id``, store its outputs and the info record, and release the claim."""
         output = self._pipeline(create_initial_sample(orig_id))
         if output is None:
             samples: list[NDict] = []
@@ -461,22 +500,29 @@ class SamplesCacher:
             samples = list(output)
         store = self._write_store()
         final_ids: list[Hashable] = []
+        encoded = []
         for sample in samples:
             final_id = sample_value(sample, "data.sample_id", f"SamplesCacher({self._unique_name!r})")
             try:
-                total, chunks = encode_sample(sample, orig_id, codec=self._codec)
+                encoded.append((sample_id_key(final_id), *encode_sample(sample, orig_id, codec=self._codec)))
             except (TypeError, ValueError) as error:
                 _add_note(error, f"while caching sample {orig_id!r} (output {final_id!r}) in {store.path}")
                 raise
-            store.put_chunks(f"sample:{sample_id_key(final_id)}", total, chunks)
             final_ids.append(final_id)
-        if len({sample_id_key(i) for i in final_ids}) != len(final_ids):
+        if len({final_key for final_key, _, _ in encoded}) != len(final_ids):
             raise ValueError(
                 f"the static pipeline split sample {orig_id!r} into samples with repeated ids {final_ids!r}; give "
                 "every part its own data.sample_id"
             )
         stored = None if output is None else final_ids
-        store.put_object(f"info:{key}", {"orig_id": orig_id, "final_ids": stored})  # the commit record: written last
+        with store.transaction():  # one commit; the info record, written last, is what makes the samples count
+            for final_key, total, chunks in encoded:
+                store.put_chunks(f"sample:{final_key}", total, chunks)
+            store.put_object(f"info:{key}", {"orig_id": orig_id, "final_ids": stored})
+            if claims is store:
+                claims.delete(f"claim:{key}")
+        if claims is not store:
+            claims.delete(f"claim:{key}")
         return stored
 
     def finalize(self) -> None:

@@ -9,7 +9,7 @@ Layout of an encoded sample (all offsets from the start)::
     <padding>                to a multiple of 64 bytes
     <array buffers>          each starting at a multiple of 64 bytes
 
-Large arrays (numpy arrays, and CPU torch tensors, of at least :data:`RAW_MIN_BYTES`) keep their own dtype and are
+Large numpy arrays (at least :data:`RAW_MIN_BYTES`) keep their own dtype and are
 loaded with one ``readinto`` into a buffer that the arrays then view: no unpickling copy, no decompression unless a
 codec was asked for. Reading only some keys reads the header and those arrays' buffers.
 """
@@ -56,7 +56,6 @@ class _ArrayEntry:
     dtype: str
     shape: tuple[int, ...]
     order: str
-    is_torch: bool
     codec: str | None
     stored_size: int
     offset: int
@@ -82,23 +81,25 @@ def _aligned(offset: int) -> int:
     return -(-offset // _ALIGN) * _ALIGN
 
 
-def _as_raw_array(key: str, value: Any, sample_id: Any) -> tuple[np.ndarray, bool] | None:
-    """``(array, came_from_torch)`` when ``value`` should be stored as a raw buffer, else ``None``."""
-    if type(value) is np.ndarray:
-        array, is_torch = value, False
-    elif type(value).__module__ == "torch" and type(value).__name__ in ("Tensor", "Parameter"):
-        if value.device.type != "cpu":
-            raise ValueError(
-                f"sample {sample_id!r}: key {key!r} holds a torch tensor on {value.device}; the static pipeline's "
-                "output is cached on disk, so keep it on the CPU (move it to the GPU in the dynamic pipeline or "
-                "the model)"
-            )
-        array, is_torch = value.detach().numpy(), True
-    else:
+def _is_tensor(value: Any) -> bool:
+    return type(value).__module__.startswith("torch") and hasattr(value, "detach")
+
+
+def _refuse_tensors(key: str, value: Any, sample_id: Any) -> None:
+    if _is_tensor(value) or (isinstance(value, (list, tuple)) and any(_is_tensor(v) for v in value)):
+        raise TypeError(
+            f"sample {sample_id!r}: key {key!r} holds a torch tensor; a static pipeline's output is cached, so keep "
+            "it numpy (numpy arrays load without copies) and convert to tensors in the dynamic pipeline, e.g. with "
+            "OpToTensor"
+        )
+
+
+def _as_raw_array(key: str, value: Any, sample_id: Any) -> np.ndarray | None:
+    """``value`` when it should be stored as a raw buffer (a large numpy array of plain dtype), else ``None``."""
+    _refuse_tensors(key, value, sample_id)
+    if type(value) is not np.ndarray or value.dtype.hasobject or value.dtype.fields is not None:
         return None
-    if array.dtype.hasobject or array.dtype.fields is not None or array.nbytes < RAW_MIN_BYTES:
-        return None
-    return array, is_torch
+    return value if value.nbytes >= RAW_MIN_BYTES else None
 
 
 def encode_sample(
@@ -116,23 +117,23 @@ def encode_sample(
         raise ValueError(f"unknown codec {codec!r}; use one of {list(_CODECS)}")
     sample_id = sample.get("data.sample_id")
     small: dict[str, Any] = {}
-    raw: list[tuple[str, np.ndarray, bool]] = []
+    raw: list[tuple[str, np.ndarray]] = []
     for key, value in sample.items():
-        found = _as_raw_array(key, value, sample_id)
-        if found is None:
+        array = _as_raw_array(key, value, sample_id)
+        if array is None:
             small[key] = value
         else:
-            raw.append((key, found[0], found[1]))
+            raw.append((key, array))
     buffers: list[memoryview | bytes] = []
-    described: list[tuple[str, str, tuple[int, ...], str, bool, str | None, int]] = []
-    for key, array, is_torch in raw:
+    described: list[tuple[str, str, tuple[int, ...], str, str | None, int]] = []
+    for key, array in raw:
         order: Literal["C", "F"] = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
         flat = array.ravel(order=order)  # a view when the array is contiguous in that order
         data: memoryview | bytes = flat.view(np.uint8).data if flat.size else b""
         if codec == "zlib":
             data = zlib.compress(data, level)
         buffers.append(data)
-        described.append((key, array.dtype.str, tuple(array.shape), order, is_torch, codec, len(data)))
+        described.append((key, array.dtype.str, tuple(array.shape), order, codec, len(data)))
     # the header holds the offsets, so its size is needed first: encode with placeholder offsets of a fixed width
     header_fields = {
         "sample_id": sample_id,
@@ -208,10 +209,6 @@ def _array_from(entry: _ArrayEntry, data: Any, where: str) -> Any:
         array = np.frombuffer(data, dtype=np.dtype(entry.dtype)).reshape(entry.shape, order=entry.order)  # type: ignore[call-overload]
     except ValueError as error:
         raise CorruptCachedSampleError(f"{where}: array {entry.key!r} does not match its header ({error})") from error
-    if entry.is_torch:
-        import torch  # only when the static pipeline produced tensors
-
-        return torch.from_numpy(array)
     return array
 
 

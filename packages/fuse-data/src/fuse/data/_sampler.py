@@ -558,7 +558,7 @@ class BatchSamplerDefault:
         pools: list[np.ndarray[Any, np.dtype[np.int64]]] = []
         for c, value in enumerate(self._classes):
             pool = share[share_classes == c]
-            if False:
+            if self._sampled[c] and len(pool) == 0:
                 raise ValueError(
                     f"BatchSamplerDefault: class {value!r} (of {self._balanced_class_name!r}) has a positive weight "
                     f"but no sample in the share of rank {rank} ({len(share)} indices); every sampled class needs "

@@ -12,6 +12,7 @@ import torch
 
 from fuse.core import NDict, WorkerFailedError
 from fuse.data import (
+    BatchSamplerDefault,
     CollateDefault,
     DatasetDefault,
     DatasetWrapSeqToDict,
@@ -250,3 +251,24 @@ def test_wrap_seq_to_dict_with_and_without_cache(tmp_path: Path) -> None:
     wrong.create()
     with pytest.raises(ValueError, match="has 2 elements but sample_keys names 3"):
         wrong[0]
+
+
+def test_balanced_sampler_over_a_cached_dataset_in_two_ranks(tmp_path: Path) -> None:
+    """Classes come from the cache (only the label key read; the dynamic pipeline never runs); two ranks get
+    disjoint, balanced shares that cover the dataset, and the dataset is left alone."""
+    pipeline = PipelineDefault("static", [(OpFakeLoad(), {})])
+    ids = [f"p{i:02d}" for i in range(40)]
+    dataset = DatasetDefault(
+        ids, pipeline, PipelineDefault("dynamic", [(OpFailIfRun(), {})]), SamplesCacher("bal", pipeline, tmp_path)
+    )
+    dataset.create()
+    labels = dataset.get_static_values("data.label")
+    ranks = [BatchSamplerDefault(dataset, "data.label", batch_size=4, num_replicas=2, rank=r, seed=3) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1])
+    seen = [{i for batch in sampler for i in batch} for sampler in ranks]
+    assert not seen[0] & seen[1]
+    assert seen[0] | seen[1] == set(range(len(ids)))
+    for sampler in ranks:
+        for batch in sampler:
+            assert sorted(labels[i] for i in batch) == [0, 0, 1, 1]
+    assert dataset.get_all_sample_ids() == ids

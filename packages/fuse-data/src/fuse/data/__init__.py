@@ -52,6 +52,7 @@ from fuse.data._patterns import DataTypeBasic, Patterns, TypeDetectorBase, TypeD
 from fuse.data._pipeline import BOOKKEEPING_PREFIX, PipelineDefault, PipelineDefaultRetryAnySample
 from fuse.data._sample_codec import CorruptCachedSampleError
 from fuse.data._sample_keys import MissingSampleKeyError, sample_value
+from fuse.data._sampler import BatchSamplerDefault
 from fuse.data._split import balanced_division, dataset_balanced_division_to_folds, print_folds_stat
 from fuse.data._version import __version__
 
@@ -61,7 +62,7 @@ _PUBLIC_CLASSES: tuple[type, ...] = (
     OpReadMultiFromDataframe, SampleIdNotFoundError, MissingSampleKeyError, CollateDefault,
     ExportDataset, SupportsGetMulti, SampleCachingAudit, SampleCachingAuditError, ReadOnlyCacheError,
     SampleNotCachedError, SamplesCacher, StaleCacheWarning, DatasetDefault, DatasetWrapSeqToDict, OpReadDataset,
-    CorruptCachedSampleError,
+    CorruptCachedSampleError, BatchSamplerDefault,
     OpAugOneHot, OpRandApply, OpRandCropSeq, OpRepeatAndSample, OpSample, OpSampleAndRepeat, Cast, OpCast, OpOneHotToNumber, OpToFloat, OpToInt, OpToNumpy, OpToTensor, OpApplyPatterns, OpApplyTypes, OpCollectMarker, OpConcat, OpCond, OpCopy, OpDeleteKeypaths, OpFunc, OpKeepKeypaths, OpLambda, OpLookup, OpOverrideNaN, OpReplaceAnyElements, OpReplaceElements, OpSet, OpSetIfNotExist, OpSetRandomChoice, OpToOneHot, OpZScoreNorm, OpRepeat, DataTypeBasic, Patterns, TypeDetectorBase, TypeDetectorPatternsBased,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
@@ -69,6 +70,7 @@ for _public in _PUBLIC_CLASSES:
 del _public, _PUBLIC_CLASSES
 
 __all__ = [
+    "BatchSamplerDefault",
     "BOOKKEEPING_PREFIX",
     "Cast",
     "CollateDefault",

@@ -158,8 +158,12 @@ class BatchSamplerDefault:
 
     The iteration of epoch ``e`` uses ``numpy.random.default_rng([seed, e])``, so iterating the same epoch twice
     yields the same batches. Until :meth:`set_epoch` is first called, every iteration moves to the next epoch
-    (0, 1, 2, ...), so a plain training loop gets new batches every epoch; after it, the epoch changes only
-    through :meth:`set_epoch` (as with torch's ``DistributedSampler``; Lightning calls it every epoch).
+    (0, 1, 2, ...), so a training loop that never calls it (Lightning calls ``set_epoch`` on the loader's samplers,
+    not on its batch sampler) still gets new batches every epoch, in step on every rank; after the first call, the
+    epoch changes only through :meth:`set_epoch` (as with torch's ``DistributedSampler``).
+
+    With Lightning and several devices, pass ``Trainer(use_distributed_sampler=False)``: this sampler shards the
+    data itself (it is not a torch ``BatchSampler``, so Lightning cannot inject a ``DistributedSampler``).
 
     >>> class TinyDataset:
     ...     labels = ["cat", "cat", "cat", "cat", "dog", "dog"]

@@ -50,7 +50,8 @@ class Cast:
         """A ``torch.Tensor`` from a tensor, ndarray, number (numpy scalars included), list or tuple.
 
         A tensor without ``dtype`` and ``device`` is returned as it is; ``None`` is passed through with
-        ``ignore_none=True``.
+        ``ignore_none=True``. A writable numpy array becomes a tensor sharing its memory (as in torch's
+        ``DataLoader``) when no conversion is needed; a read-only one is copied.
         """
         if value is None and ignore_none:
             return None
@@ -63,6 +64,9 @@ class Cast:
         if isinstance(value, np.ndarray):
             if any(stride < 0 for stride in value.strides):  # e.g. a flipped array: torch refuses negative strides
                 value = value.copy()
+            if value.flags.writeable and value.dtype.kind in "biufc":
+                # shares memory with the array, as torch's DataLoader conversion does: no copy of large volumes
+                return torch.as_tensor(value, dtype=torch_dtype, device=device)
             return torch.tensor(value, dtype=torch_dtype, device=device)
         if isinstance(value, (int, float, list, tuple, np.generic)):
             return torch.tensor(value, dtype=torch_dtype, device=device)

@@ -16,7 +16,6 @@ codec was asked for. Reading only some keys reads the header and those arrays' b
 
 from __future__ import annotations
 
-import io
 import pickle
 import struct
 import zlib
@@ -268,31 +267,22 @@ def _contiguous_groups(entries: Iterable[_ArrayEntry]) -> list[list[_ArrayEntry]
     return groups
 
 
-class ChunkReader(io.RawIOBase):
-    """A read-only file over a list of byte chunks, so a store can stream an encoded sample without joining it.
+class ChunkReader:
+    """A ``read()``-able stream over a list of byte chunks that hands out the chunks themselves (no copy): what
+    ``diskcache`` needs to stream a value into its file (it calls ``read(size)`` until it gets ``b""``).
 
-    >>> ChunkReader([b"ab", b"cd"]).read()
+    >>> reader = ChunkReader([b"ab", memoryview(b"cd")])
+    >>> b"".join(bytes(reader.read(2**22)) for _ in range(3))
     b'abcd'
     """
 
     def __init__(self, chunks: Sequence[memoryview | bytes]) -> None:
-        super().__init__()
-        self._chunks = [memoryview(c).cast("B") if not isinstance(c, bytes) else c for c in chunks if len(c)]
+        self._chunks = [chunk for chunk in chunks if len(chunk)]
         self._index = 0
-        self._offset = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        target = memoryview(buffer).cast("B")
-        written = 0
-        while written < len(target) and self._index < len(self._chunks):
-            chunk = self._chunks[self._index]
-            take = min(len(target) - written, len(chunk) - self._offset)
-            target[written : written + take] = chunk[self._offset : self._offset + take]
-            written += take
-            self._offset += take
-            if self._offset == len(chunk):
-                self._index, self._offset = self._index + 1, 0
-        return written
+    def read(self, size: int = -1) -> memoryview | bytes:
+        """The next chunk (whatever ``size``), or ``b""`` at the end."""
+        if self._index == len(self._chunks):
+            return b""
+        self._index += 1
+        return self._chunks[self._index - 1]

@@ -272,3 +272,44 @@ def test_balanced_sampler_over_a_cached_dataset_in_two_ranks(tmp_path: Path) -> 
         for batch in sampler:
             assert sorted(labels[i] for i in batch) == [0, 0, 1, 1]
     assert dataset.get_all_sample_ids() == ids
+
+
+class OpFakeLoadFuseMedML(OpBase):
+    """FuseMedML's test op (test_dataset_default.py): case_3 dropped, case_4 split in two, arrays seeded."""
+
+    def __call__(self, sample_dict: NDict, **kwargs: Any) -> Any:
+        from fuse.core import Seed, create_initial_sample
+
+        def generate(seed: int, shape: tuple[int, ...]) -> dict[str, Any]:
+            Seed.set_seed(seed)
+            return {"data.cc.img": np.random.rand(*shape), "data.cc.dicom_tags": [10, 13, 40, "banana"]}
+
+        sample_id = sample_dict["data.sample_id"]
+        if sample_id == "case_1":
+            return sample_dict.merge(generate(1337, (30, 20, 20)))
+        if sample_id == "case_2":
+            return sample_dict.merge(generate(1234, (10, 100, 100)))
+        if sample_id == "case_3":
+            return None
+        first = create_initial_sample("case_4", "case_4_subcase_1").merge(generate(41, (30, 20, 20)))
+        second = create_initial_sample("case_4", "case_4_subcase_2").merge(generate(42, (10, 100, 100)))
+        return [first, second]
+
+
+def test_fusemedml_pinned_sums_cached_and_uncached(tmp_path: Path) -> None:
+    """FuseMedML's dataset tests: the same final ids with and without a cache, and its pinned sums (the second
+    pinned to 1 ULP: numpy 2 sums one ULP apart from the number FuseMedML recorded)."""
+    static = PipelineDefault("static_pipeline", [(OpFakeLoadFuseMedML(), {})])
+    ids = ["case_1", "case_2", "case_3", "case_4"]
+    cached = DatasetDefault(
+        ids, static, cacher=SamplesCacher("dataset_test_cache", static, [tmp_path / "a", tmp_path / "b"])
+    )
+    cached.create(num_workers=0)
+    uncached = DatasetDefault(ids, static, allow_uncached_sample_morphing=True)
+    uncached.create(num_workers=0)
+    assert sorted(cached.get_all_sample_ids()) == sorted(uncached.get_all_sample_ids())
+    assert cached[3]["data"]["cc"]["img"].sum() == uncached[3]["data"]["cc"]["img"].sum() == 49948.825007353706
+    plain = DatasetDefault(["case_1", "case_2"], static)
+    plain.create()
+    assert plain[1]["data.cc.img"].sum() == pytest.approx(50012.88698394645, rel=1e-15)
+    assert cached.get_by_id("case_2")["data.cc.img"].sum() == plain[1]["data.cc.img"].sum()

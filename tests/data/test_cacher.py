@@ -475,3 +475,17 @@ def test_a_claim_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     assert cacher.cache_samples(["a"]) == {"a": ["a"]}
     assert cacher.load_sample("a")["data.label"] == fresh_sample("a")["data.label"]
     assert sample_seed("a") == sample_seed("a")
+
+
+def test_audit_detects_a_changed_op_when_the_hash_is_fixed(tmp_path: Path) -> None:
+    """With use_pipeline_hash=False a changed op reuses the directory: the audit is then what catches it."""
+
+    def cacher_for(amount: float, **kwargs: Any) -> SamplesCacher:
+        pipeline = PipelineDefault("static", [(OpAddConstant(amount), {})])
+        return SamplesCacher("fixed", pipeline, tmp_path, use_pipeline_hash=False, verbose=0, **kwargs)
+
+    cacher_for(1.0).cache_samples(["a", "b"])
+    changed = cacher_for(2.0, audit_rate=1, audit_units="samples", audit_first_sample=False)
+    assert changed.pipeline_hash == "hash_fixed"
+    with pytest.raises(SampleCachingAuditError, match=r"(?s)sample 'a'.*key 'data\.x': cached 1\.0, now 2\.0"):
+        changed.load_sample("a")

@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import diskcache
 import numpy as np
@@ -59,12 +59,18 @@ class OpZScore(OpBase):
 
 
 def _epoch(dataset: DatasetDefault) -> Callable[[], int]:
-    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH_SIZE, collate_fn=CollateDefault())
+    loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
+        cast("torch.utils.data.Dataset[Any]", dataset), batch_size=BATCH_SIZE, collate_fn=CollateDefault()
+    )
 
     def run() -> int:
         return sum(len(batch["data.label"]) for batch in loader)
 
     return run
+
+
+def _static_sample(static: PipelineDefault, sample_id: int) -> NDict:
+    return cast(NDict, static(NDict({"data.initial_sample_id": sample_id, "data.sample_id": sample_id})))
 
 
 def _best(runs: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
@@ -119,16 +125,13 @@ def _run() -> str:
             start = time.perf_counter()
             npy_dir.mkdir()
             for i in ids:  # the write floor: the same static pipeline, then one np.save per sample
-                np.save(
-                    npy_dir / f"{i}.npy",
-                    static(NDict({"data.initial_sample_id": i, "data.sample_id": i}))["data.input.img"],
-                )
+                np.save(npy_dir / f"{i}.npy", _static_sample(static, i)["data.input.img"])
             write_floor_times.append(time.perf_counter() - start)
         assert cached is not None
         build, write_floor = min(build_times), min(write_floor_times)
         plain = diskcache.Cache(str(root / "plain"), size_limit=2**40, eviction_policy="none")
         for i in ids:
-            plain.set(i, static(NDict({"data.initial_sample_id": i, "data.sample_id": i})).to_dict())
+            plain.set(i, _static_sample(static, i).to_dict())
         best = _best(
             {
                 "cached": _epoch(cached),

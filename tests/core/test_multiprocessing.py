@@ -7,10 +7,12 @@ import operator
 import os
 import sys
 import time
+import typing
 
 import pytest
 
 from fuse.core import (
+    MpContext,
     WorkerFailedError,
     get_chunks_ranges,
     get_from_global_storage,
@@ -22,6 +24,11 @@ from fuse.core import (
 from fuse_test_workers import fail_on_three, process_id, raise_unpicklable, read_global, sleep_inverse, square
 
 CONTEXTS = ["fork", "spawn", "thread"]
+
+
+def test_mp_context_names_every_accepted_context() -> None:
+    assert set(typing.get_args(MpContext)) == {"fork", "spawn", "forkserver", "thread"}
+    assert set(CONTEXTS) <= set(typing.get_args(MpContext))
 
 
 def test_in_process_run() -> None:

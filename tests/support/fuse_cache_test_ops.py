@@ -3,6 +3,7 @@ their PYTHONPATH), so that caches can be built, killed and raced in separate pro
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -71,9 +72,9 @@ def _main() -> None:
     sleep = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
     log_dir = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] != "-" else None
     kill_at = sys.argv[5] if len(sys.argv) > 5 else None
-    from fuse_cache_test_ops import make_cacher as importable  # not __main__'s copy: the class identity has its module
-
-    cacher = importable(cache_dir)
+    # this module's importable copy, not __main__'s: a class identity includes its module
+    importable = importlib.import_module("fuse_cache_test_ops")
+    cacher = importable.make_cacher(cache_dir)
     op = cacher.pipeline.ops[0]
     op._sleep, op._log_dir, op._kill_at = sleep, log_dir, kill_at  # behaviour only: same hash as the tests' cacher
     cacher.cache_samples([f"s{i:03d}" for i in range(count)])

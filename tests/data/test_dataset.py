@@ -313,3 +313,17 @@ def test_fusemedml_pinned_sums_cached_and_uncached(tmp_path: Path) -> None:
     plain.create()
     assert plain[1]["data.cc.img"].sum() == pytest.approx(50012.88698394645, rel=1e-15)
     assert cached.get_by_id("case_2")["data.cc.img"].sum() == plain[1]["data.cc.img"].sum()
+
+
+def test_read_only_cache_serves_data_loader_workers(cached: DatasetDefault, tmp_path: Path) -> None:
+    """A finished cache opened read-only (as on every node of a multi-node job) feeds DataLoader workers."""
+    assert cached.cacher is not None
+    reader = SamplesCacher("ds", cached.static_pipeline, tmp_path, read_only=True, verbose=0)
+    dynamic = PipelineDefault("dynamic", [(OpToTensor(), {"key": "data.seg"})])
+    dataset = DatasetDefault(IDS, cached.static_pipeline, dynamic, reader)
+    dataset.create()
+    loader = torch.utils.data.DataLoader(dataset, batch_size=5, num_workers=2, collate_fn=CollateDefault())
+    (batch,) = list(loader)
+    assert batch["data.sample_id"] == FINAL
+    for index in range(len(FINAL)):
+        np.testing.assert_array_equal(batch["data.seg"][index].numpy(), cached[index]["data.seg"])

@@ -48,6 +48,7 @@ TEST_TOOLS = ["pytest>=8.1", "hypothesis>=6.100"]
 EXTRA_TEST_TOOLS: dict[str, list[str]] = {
     "core": ["openpyxl", "tqdm"],
     "eval": ["matplotlib", "pycocotools", "nibabel"],
+    "data": ["scikit-learn"],  # the folds are checked against sklearn's shuffle (fuse-data itself does not need it)
 }
 LINT_TOOLS = ["ruff==0.17.6", "import-linter==2.16"]
 TYPE_TOOLS = ["mypy==2.4.1", "pandas-stubs", "types-tqdm", "nox==2026.10.20"]

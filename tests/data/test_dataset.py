@@ -26,22 +26,7 @@ from fuse.data import (
     SamplesCacher,
     UnstableIdentityError,
 )
-from fuse_cache_test_ops import OpFakeLoad
-
-
-def morph(sample: NDict) -> Any:
-    """'drop' is dropped, 'split' becomes ('split', 0) and ('split', 1)."""
-    sample_id = sample["data.sample_id"]
-    if sample_id == "drop":
-        return None
-    if sample_id == "split":
-        parts = []
-        for i in range(2):
-            part = sample.clone()
-            part["data.sample_id"] = ("split", i)
-            parts.append(part)
-        return parts
-    return sample
+from fuse_cache_test_ops import OpFakeLoad, morph
 
 
 def static_pipeline() -> PipelineDefault:
@@ -210,7 +195,9 @@ def test_data_loader_with_workers_and_collate(cached: DatasetDefault) -> None:
     dynamic = PipelineDefault("dynamic", [(OpToTensor(), {"key": "data.img"})])
     dataset = DatasetDefault(IDS, cached.static_pipeline, dynamic, cached.cacher)
     dataset.create()
-    loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=2, collate_fn=CollateDefault())
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=2, num_workers=2, collate_fn=CollateDefault(skip_keys=["data.part"])
+    )
     batches = list(loader)
     assert [sample_id for batch in batches for sample_id in batch["data.sample_id"]] == FINAL
     assert batches[0]["data.img"].shape == (2, 8, 32, 32)
@@ -322,7 +309,9 @@ def test_read_only_cache_serves_data_loader_workers(cached: DatasetDefault, tmp_
     dynamic = PipelineDefault("dynamic", [(OpToTensor(), {"key": "data.seg"})])
     dataset = DatasetDefault(IDS, cached.static_pipeline, dynamic, reader)
     dataset.create()
-    loader = torch.utils.data.DataLoader(dataset, batch_size=5, num_workers=2, collate_fn=CollateDefault())
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=5, num_workers=2, collate_fn=CollateDefault(skip_keys=["data.part"])
+    )
     (batch,) = list(loader)
     assert batch["data.sample_id"] == FINAL
     for index in range(len(FINAL)):

@@ -59,6 +59,22 @@ class OpFakeLoad(OpBase):
         return sample_dict
 
 
+def morph(sample: NDict) -> Any:
+    """Sample morphing for the tests: "drop" is dropped, "split" becomes ("split", 0) and ("split", 1)."""
+    sample_id = sample["data.sample_id"]
+    if sample_id == "drop":
+        return None
+    if sample_id == "split":
+        parts = []
+        for i in range(2):
+            part = sample.clone()
+            part["data.sample_id"] = ("split", i)
+            part["data.part"] = i
+            parts.append(part)
+        return parts
+    return sample
+
+
 def make_cacher(cache_dir: str, **op_kwargs: Any) -> SamplesCacher:
     """The cacher the child processes and the tests share (same pipeline => same hash)."""
     pipeline = PipelineDefault("static", [(OpFakeLoad(**op_kwargs), {})])

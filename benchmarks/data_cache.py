@@ -139,7 +139,7 @@ def _run() -> str:
                 "floor": lambda: [np.load(npy_dir / f"{i}.npy") for i in ids],
                 "plain": lambda: [NDict(plain.get(i)) for i in ids],
             },
-            rounds=3,
+            rounds=5,
         )
         best["uncached"] = min(uncached_times)
         plain.close()

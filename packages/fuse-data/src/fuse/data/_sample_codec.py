@@ -16,6 +16,7 @@ codec was asked for. Reading only some keys reads the header and those arrays' b
 
 from __future__ import annotations
 
+import os
 import pickle
 import struct
 import zlib
@@ -222,6 +223,8 @@ def decode_sample(
     >>> sample["data.img"].shape, sample["data.img"].flags.writeable, header.initial_sample_id
     ((32, 32), True, 'a')
     """
+    if keys is None and not isinstance(source, bytes):
+        return _decode_whole_file(source, where)
     header = decode_header(source, where)
     flat: dict[str, Any] = {k: v for k, v in header.small.items() if _wanted(k, keys)}
     entries = [entry for entry in header.arrays if _wanted(entry.key, keys)]
@@ -239,6 +242,24 @@ def decode_sample(
             flat.update(_read_arrays(source, entries, header.total_size, where))
     order = {key: i for i, key in enumerate(header.keys())}
     return NDict(dict(sorted(flat.items(), key=lambda item: order[item[0]])), already_flat=True), header
+
+
+def _decode_whole_file(file: BinaryIO, where: str) -> tuple[NDict, DecodedHeader]:
+    """The hot path: the whole file in one ``readinto``; the header and the arrays are read from that buffer."""
+    size = os.fstat(file.fileno()).st_size
+    buffer = np.empty(size, dtype=np.uint8)
+    file.seek(0)
+    if file.readinto(buffer.data) != size:  # type: ignore[attr-defined]
+        raise CorruptCachedSampleError(f"{where}: the file changed while being read")
+    header = _header_from(buffer.data, where)
+    if size < header.total_size:
+        raise CorruptCachedSampleError(f"{where}: truncated ({size} of {header.total_size} bytes)")
+    flat = dict(header.small)
+    for entry in header.arrays:
+        flat[entry.key] = _array_from(entry, buffer[entry.offset : entry.offset + entry.stored_size], where)
+    if len(flat) == len(header.order):
+        flat = {key: flat[key] for key in header.order}
+    return NDict(flat, already_flat=True), header
 
 
 def _read_arrays(file: BinaryIO, entries: list[_ArrayEntry], total: int, where: str) -> Iterator[tuple[str, Any]]:

@@ -294,3 +294,15 @@ def test_cache_identity_is_stable_and_follows_the_arguments() -> None:
     assert _pipeline(per_call_dtype="int32").cache_identity() != reference
     assert OpToInt().cache_identity() != OpToFloat().cache_identity()
     assert isinstance(OpToInt(), OpBase)
+
+
+def test_to_tensor_shares_a_writable_array_and_copies_a_read_only_one() -> None:
+    writable = np.zeros(4, dtype=np.float32)
+    shared = Cast.to_tensor(writable)
+    writable[0] = 7
+    assert shared[0].item() == 7  # no copy of large volumes, as torch's DataLoader conversion
+    read_only = np.frombuffer(bytes(16), dtype=np.float32)
+    copied = Cast.to_tensor(read_only)
+    copied[0] = 1  # a copy: writing it is allowed and leaves the buffer alone
+    assert read_only[0] == 0
+    assert Cast.to_tensor(writable, dtype="float64").dtype == torch.float64

@@ -377,7 +377,7 @@ class SamplesCacher:
         result: OrderedDict[Hashable, list[Hashable] | None] = OrderedDict(
             (sample_id, finals[key]) for sample_id, key in zip(orig_sample_ids, keys, strict=True)
         )
-        _check_final_ids_unique(result)
+        check_final_ids_unique(result)
         return result
 
     def _cache_missing(self, missing: list[Hashable], finals: dict[str, list[Hashable] | None]) -> None:
@@ -526,14 +526,11 @@ class SamplesCacher:
         return stored
 
     def finalize(self) -> None:
-        """Merge pending writes into each database file, so that read-only openers see them (called at the end of
-        :meth:`cache_samples`; call it yourself after writes made otherwise)."""
-        for path in self._written:
-            self._stores[path].finalize()
-        if not self._read_only:
-            claims = self._cache_dirs[0] / self._unique_name / self._pipeline_hash
-            if claims in self._stores and claims not in self._written:
-                self._stores[claims].finalize()
+        """Merge pending writes into each database file this cacher wrote to, so that read-only openers see them
+        (called at the end of :meth:`cache_samples` and :meth:`delete`)."""
+        for store in self._stores.values():
+            if not store.read_only:
+                store.finalize()
 
     # ------------------------------------------------------------------ reading
     def load_sample(self, sample_id: Hashable, keys: Sequence[str] | None = None) -> NDict:
@@ -592,19 +589,13 @@ class SamplesCacher:
                     for other in self._read_stores():
                         other.delete(f"sample:{sample_id_key(final_id)}")
                 deleted += 1
-        self.finalize_all()
+        self.finalize()
         return deleted
 
     def recache(self, sample_ids: Sequence[Hashable]) -> OrderedDict[Hashable, list[Hashable] | None]:
         """:meth:`delete` then :meth:`cache_samples` for the given original ids."""
         self.delete(sample_ids)
         return self.cache_samples(sample_ids)
-
-    def finalize_all(self) -> None:
-        """:meth:`finalize` every store this cacher opened for writing."""
-        for store in self._stores.values():
-            if not store.read_only:
-                store.finalize()
 
     def cached_sample_ids(self) -> list[Hashable]:
         """The original ids cached in any cache dir (in storage order)."""
@@ -622,7 +613,7 @@ class SamplesCacher:
         return f"SamplesCacher({self._unique_name!r}, {self._pipeline_hash}, dirs={[str(d) for d in self._cache_dirs]}{mode})"
 
 
-def _check_final_ids_unique(mapping: Mapping[Hashable, list[Hashable] | None]) -> None:
+def check_final_ids_unique(mapping: Mapping[Hashable, list[Hashable] | None]) -> None:
     owner: dict[str, Hashable] = {}
     for orig_id, final_ids in mapping.items():
         for final_id in final_ids or []:

@@ -7,8 +7,16 @@ from typing import Any
 
 import numpy as np
 
-from fuse.core import MpContext, NDict, create_initial_sample, get_from_global_storage, progress, run_multiprocessed
-from fuse.data._cacher import SampleNotCachedError, SamplesCacher, sample_id_key
+from fuse.core import (
+    MpContext,
+    NDict,
+    create_initial_sample,
+    get_from_global_storage,
+    get_specific_sample_from_potentially_morphed,
+    progress,
+    run_multiprocessed,
+)
+from fuse.data._cacher import SampleNotCachedError, SamplesCacher, check_final_ids_unique, sample_id_key
 from fuse.data._ops_common import find_collect_marker
 from fuse.data._pipeline import PipelineDefault
 from fuse.data._sample_keys import MissingSampleKeyError, sample_value
@@ -154,16 +162,12 @@ class DatasetDefault:
                 mp_context=mp_context,
                 desc="finding the final sample ids",
             )
-            self._final_ids, self._final_to_orig = [], {}
-            for orig_id, finals in zip(self._orig_ids, results, strict=True):
-                for final in finals or []:
-                    key = sample_id_key(final)
-                    if key in self._final_to_orig:
-                        raise ValueError(
-                            f"samples {self._final_to_orig[key]!r} and {orig_id!r} both produce sample id {final!r}"
-                        )
-                    self._final_to_orig[key] = orig_id
-                    self._final_ids.append(final)
+            produced = dict(zip(self._orig_ids, results, strict=True))
+            check_final_ids_unique(produced)
+            self._final_ids = [final for finals in produced.values() for final in finals or []]
+            self._final_to_orig = {
+                sample_id_key(final): orig_id for orig_id, finals in produced.items() for final in finals or []
+            }
         else:
             self._final_ids = self._orig_ids
         self._known_keys = None
@@ -290,13 +294,7 @@ class DatasetDefault:
         if self._final_to_orig is not None:
             orig_id = self._final_to_orig[sample_id_key(sample_id)]
             output = self._static_pipeline(create_initial_sample(orig_id))
-            for candidate in [] if output is None else [output] if isinstance(output, Mapping) else output:
-                if sample_id_key(candidate.get("data.sample_id")) == sample_id_key(sample_id):
-                    return candidate
-            raise RuntimeError(
-                f"the static pipeline no longer produces sample {sample_id!r} from {orig_id!r} (it is not "
-                "deterministic?); call create() again"
-            )
+            return get_specific_sample_from_potentially_morphed(output, sample_id)  # type: ignore[return-value]
         output = self._static_pipeline(create_initial_sample(sample_id))
         if isinstance(output, Mapping):
             return output

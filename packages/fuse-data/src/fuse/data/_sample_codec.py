@@ -223,43 +223,41 @@ def decode_sample(
     >>> sample["data.img"].shape, sample["data.img"].flags.writeable, header.initial_sample_id
     ((32, 32), True, 'a')
     """
-    if keys is None and not isinstance(source, bytes):
-        return _decode_whole_file(source, where)
+    if isinstance(source, bytes) or keys is None:
+        return _decode_buffer(_whole(source, where), where, keys)
     header = decode_header(source, where)
     flat: dict[str, Any] = {k: v for k, v in header.small.items() if _wanted(k, keys)}
     entries = [entry for entry in header.arrays if _wanted(entry.key, keys)]
-    if entries:
-        if isinstance(source, bytes):
-            if len(source) < header.total_size:
-                raise CorruptCachedSampleError(f"{where}: truncated ({len(source)} of {header.total_size} bytes)")
-            # a writable copy of only the needed region, then views into it
-            start, end = entries[0].offset, max(e.offset + e.stored_size for e in entries)
-            region = np.frombuffer(bytearray(source[start:end]), dtype=np.uint8)
-            for entry in entries:
-                part = region[entry.offset - start : entry.offset - start + entry.stored_size]
-                flat[entry.key] = _array_from(entry, part, where)
-        else:
-            flat.update(_read_arrays(source, entries, header.total_size, where))
-    order = {key: i for i, key in enumerate(header.keys())}
-    return NDict(dict(sorted(flat.items(), key=lambda item: order[item[0]])), already_flat=True), header
+    flat.update(_read_arrays(source, entries, header.total_size, where))
+    return _in_order(flat, header), header
 
 
-def _decode_whole_file(file: BinaryIO, where: str) -> tuple[NDict, DecodedHeader]:
-    """The hot path: the whole file in one ``readinto``; the header and the arrays are read from that buffer."""
-    size = os.fstat(file.fileno()).st_size
+def _whole(source: BinaryIO | bytes, where: str) -> np.ndarray:
+    """The encoded sample as one writable byte buffer (a file: one ``readinto``), for the arrays to view."""
+    if isinstance(source, bytes):
+        return np.frombuffer(bytearray(source), dtype=np.uint8)
+    size = os.fstat(source.fileno()).st_size
     buffer = np.empty(size, dtype=np.uint8)
-    file.seek(0)
-    if file.readinto(buffer.data) != size:  # type: ignore[attr-defined]
+    source.seek(0)
+    if source.readinto(buffer.data) != size:  # type: ignore[attr-defined]
         raise CorruptCachedSampleError(f"{where}: the file changed while being read")
+    return buffer
+
+
+def _decode_buffer(buffer: np.ndarray, where: str, keys: Sequence[str] | None) -> tuple[NDict, DecodedHeader]:
     header = _header_from(buffer.data, where)
-    if size < header.total_size:
-        raise CorruptCachedSampleError(f"{where}: truncated ({size} of {header.total_size} bytes)")
-    flat = dict(header.small)
+    if len(buffer) < header.total_size:
+        raise CorruptCachedSampleError(f"{where}: truncated ({len(buffer)} of {header.total_size} bytes)")
+    flat: dict[str, Any] = {k: v for k, v in header.small.items() if _wanted(k, keys)}
     for entry in header.arrays:
-        flat[entry.key] = _array_from(entry, buffer[entry.offset : entry.offset + entry.stored_size], where)
-    if len(flat) == len(header.order):
-        flat = {key: flat[key] for key in header.order}
-    return NDict(flat, already_flat=True), header
+        if _wanted(entry.key, keys):
+            flat[entry.key] = _array_from(entry, buffer[entry.offset : entry.offset + entry.stored_size], where)
+    return _in_order(flat, header), header
+
+
+def _in_order(flat: dict[str, Any], header: DecodedHeader) -> NDict:
+    """``flat`` in the sample's original key order."""
+    return NDict({key: flat[key] for key in header.order if key in flat}, already_flat=True)
 
 
 def _read_arrays(file: BinaryIO, entries: list[_ArrayEntry], total: int, where: str) -> Iterator[tuple[str, Any]]:

@@ -11,12 +11,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import nox
@@ -78,6 +81,21 @@ def _install(session: nox.Session, *args: str) -> None:
     session.install("--quiet", "-c", str(CONSTRAINTS), *args)
 
 
+@contextlib.contextmanager
+def _venv_discarded_after(session: nox.Session) -> Iterator[None]:
+    """With FUSE_DISCARD_VENVS=1 (set by .ci/run), delete the session's venv when it ends, pass or fail.
+
+    The CI set builds a dozen venvs of up to 1.5 GB each (torch alone is 750 MB); kept side by side they
+    fill a small CI disk. Deleted one by one, the run needs the room of one venv at a time.
+    """
+    try:
+        yield
+    finally:
+        location = getattr(session.virtualenv, "location", None)
+        if os.environ.get("FUSE_DISCARD_VENVS") == "1" and location:
+            shutil.rmtree(location, ignore_errors=True)
+
+
 def _pythonpath(*extra: Path) -> str:
     return os.pathsep.join(str(p) for p in [*SRC_DIRS, *extra])
 
@@ -87,8 +105,9 @@ def _pythonpath(*extra: Path) -> str:
 def tests(session: nox.Session, target: str) -> None:
     """Run one package's tests in a venv holding only that package and its fuse dependencies."""
     packages = list(PACKAGES) if target == "integration" else _with_dependencies(target)
-    _install(session, *(_package_dir(pkg) for pkg in packages), *TEST_TOOLS, *EXTRA_TEST_TOOLS.get(target, []))
-    session.run("pytest", f"tests/{target}", "-m", "not cuda", *session.posargs, env={"FUSE_ISOLATED_ENV": "1"})
+    with _venv_discarded_after(session):
+        _install(session, *(_package_dir(pkg) for pkg in packages), *TEST_TOOLS, *EXTRA_TEST_TOOLS.get(target, []))
+        session.run("pytest", f"tests/{target}", "-m", "not cuda", *session.posargs, env={"FUSE_ISOLATED_ENV": "1"})
 
 
 @nox.session(python=False, default=False, tags=["cuda"])
@@ -119,47 +138,48 @@ def tests_cuda(session: nox.Session) -> None:
 @nox.session(python=TORCH_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff (lint + format) and the import-linter layering contracts, which must also catch planted violations."""
-    _install(session, *LINT_TOOLS)
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
-    session.run("lint-imports", env={"PYTHONPATH": _pythonpath()})
-    session.run("python", "scripts/verify_import_contracts.py")
+    with _venv_discarded_after(session):
+        _install(session, *LINT_TOOLS)
+        session.run("ruff", "check", ".")
+        session.run("ruff", "format", "--check", ".")
+        session.run("lint-imports", env={"PYTHONPATH": _pythonpath()})
+        session.run("python", "scripts/verify_import_contracts.py")
 
 
 @nox.session(python=TORCH_PYTHON)
 def types(session: nox.Session) -> None:
     """mypy over all five src roots (strict for fuse-core), plus the repo's scripts."""
-    _install(session, *TYPE_TOOLS, *TEST_TOOLS, *("-e" + _package_dir(pkg) for pkg in PACKAGES))
-    session.run("mypy", *(str(d) for d in SRC_DIRS))
-    session.run("mypy", "noxfile.py", "scripts", "benchmarks", "tests/support")
+    with _venv_discarded_after(session):
+        _install(session, *TYPE_TOOLS, *TEST_TOOLS, *("-e" + _package_dir(pkg) for pkg in PACKAGES))
+        session.run("mypy", *(str(d) for d in SRC_DIRS))
+        session.run("mypy", "noxfile.py", "scripts", "benchmarks", "tests/support")
 
 
 @nox.session(python=TORCH_PYTHON)
 def wheels(session: nox.Session) -> None:
     """Build all five wheels and sdists, check their contents, install them and import from outside the repo."""
-    _install(session, "build")
-    dist = Path(session.create_tmp()) / "dist"
-    if dist.exists():
-        for old in dist.iterdir():
-            old.unlink()
-    for pkg in PACKAGES:
-        session.run("python", "-m", "build", "--quiet", "--outdir", str(dist), _package_dir(pkg))
-    wheel_files = {pkg: _check_built_distributions(session, dist, pkg) for pkg in PACKAGES}
+    with _venv_discarded_after(session), tempfile.TemporaryDirectory(prefix="fuse-wheels-") as outside:
+        _install(session, "build")
+        dist = Path(outside) / "dist"
+        for pkg in PACKAGES:
+            session.run("python", "-m", "build", "--quiet", "--outdir", str(dist), _package_dir(pkg))
+        wheel_files = {pkg: _check_built_distributions(session, dist, pkg) for pkg in PACKAGES}
 
-    outside = tempfile.mkdtemp(prefix="fuse-wheels-")
-    _install(session, *(str(w) for w in wheel_files.values()))
-    with session.chdir(outside):
-        session.run("python", str(ROOT / "scripts" / "check_installed.py"), *PACKAGES)
+        _install(session, *(str(w) for w in wheel_files.values()))
+        with session.chdir(outside):
+            session.run("python", str(ROOT / "scripts" / "check_installed.py"), *PACKAGES)
 
-    torch_free = Path(outside) / "venv-core-eval"
-    session.run("python", "-m", "venv", str(torch_free))
-    python = str(torch_free / ("Scripts" if os.name == "nt" else "bin") / "python")
-    session.run(
-        python, "-m", "pip", "install", "--quiet", "-c", str(CONSTRAINTS),
-        str(wheel_files["core"]), str(wheel_files["eval"]), external=True,
-    )  # fmt: skip
-    with session.chdir(outside):
-        session.run(python, str(ROOT / "scripts" / "check_installed.py"), "--torch-free", "core", "eval", external=True)
+        torch_free = Path(outside) / "venv-core-eval"
+        session.run("python", "-m", "venv", str(torch_free))
+        python = str(torch_free / ("Scripts" if os.name == "nt" else "bin") / "python")
+        session.run(
+            python, "-m", "pip", "install", "--quiet", "-c", str(CONSTRAINTS),
+            str(wheel_files["core"]), str(wheel_files["eval"]), external=True,
+        )  # fmt: skip
+        with session.chdir(outside):
+            session.run(
+                python, str(ROOT / "scripts" / "check_installed.py"), "--torch-free", "core", "eval", external=True
+            )
 
 
 def _check_built_distributions(session: nox.Session, dist: Path, pkg: str) -> Path:

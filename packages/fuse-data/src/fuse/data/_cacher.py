@@ -12,6 +12,7 @@ Layout: ``<cache_dir>/<unique_name>/hash_<pipeline digest>/`` holds a :mod:`disk
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -22,6 +23,7 @@ import uuid
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,19 @@ _DESCRIPTION_FILE = "pipeline_description.txt"
 _HASH_PREFIX = "hash_"
 _CACHER_KEY = "fuse.data.SamplesCacher"
 _DONE, _BUSY, _CLAIMED = "done", "busy", "claimed"
+_BLOCK_SECONDS = 0.2  # a builder claims (and commits) blocks of about this much work
+_MAX_BLOCK = 64  # samples per block at most
+_MAX_PENDING_BYTES = 64 * 2**20  # computed samples held for one commit at most
+
+
+@dataclass
+class _Computed:
+    """A sample's static outputs, encoded and waiting for their commit."""
+
+    orig_id: Hashable
+    key: str
+    encoded: list[tuple[str, int, list[memoryview | bytes]]]  # (final key, total bytes, chunks)
+    final_ids: list[Hashable] | None  # the info record: None when the pipeline dropped the sample
 
 
 class SampleNotCachedError(KeyError):
@@ -448,33 +463,41 @@ class SamplesCacher:
         return _BUSY, claims.get_object(claim_key)
 
     def _cache_in_blocks(self, missing: list[Hashable]) -> Iterator[tuple[Hashable, str, Any]]:
-        """Cache ``missing`` in this process, claiming a block of ids per transaction (sized to about 0.2 s of
-        work), and committing each sample with the release of its claim: one SQLite commit per sample."""
+        """Cache ``missing`` in this process, block by block: claim a block of ids in one transaction (sized to about
+        0.2 s of work), compute it, then commit its samples, info records and claim releases in one transaction
+        (sooner when the computed samples reach ``_MAX_PENDING_BYTES``). Per-sample SQLite commits cost more than
+        the file writes on small samples; a killed process still leaves nothing servable (the commit is atomic)."""
         claims = self._claims_store()
         position, block_size = 0, 1
         while position < len(missing):
             block = missing[position : position + block_size]
             position += len(block)
-            claimed: list[Hashable] = []
             with claims.transaction():
                 outcomes = [(orig_id, *self._try_claim(claims, sample_id_key(orig_id))) for orig_id in block]
-            for orig_id, status, value in outcomes:
-                if status == _CLAIMED:
-                    claimed.append(orig_id)
-                else:
-                    yield orig_id, status, value
+            claimed = [orig_id for orig_id, status, _ in outcomes if status == _CLAIMED]
+            yield from ((orig_id, status, value) for orig_id, status, value in outcomes if status != _CLAIMED)
             start = time.perf_counter()
+            pending: list[_Computed] = []
             try:
+                pending_bytes = 0
                 while claimed:
-                    orig_id = claimed[0]
-                    final_ids = self._compute_and_store(orig_id, sample_id_key(orig_id), claims)
+                    computed = self._compute(claimed[0])
+                    pending.append(computed)
                     claimed.pop(0)
-                    yield orig_id, _DONE, final_ids
-            finally:
-                for orig_id in claimed:  # an error: give the rest back
-                    claims.delete(f"claim:{sample_id_key(orig_id)}")
+                    pending_bytes += sum(total for _, total, _ in computed.encoded)
+                    if pending_bytes >= _MAX_PENDING_BYTES or not claimed:
+                        done, pending, pending_bytes = pending, [], 0
+                        self._commit(done, claims)
+                        yield from ((c.orig_id, _DONE, c.final_ids) for c in done)
+            finally:  # an error (or the caller stopped): keep what was computed, give the rest back
+                try:
+                    if pending:
+                        self._commit(pending, claims)
+                finally:
+                    for orig_id in claimed:
+                        claims.delete(f"claim:{sample_id_key(orig_id)}")
             per_sample = (time.perf_counter() - start) / max(len(block), 1)
-            block_size = int(min(64, max(1, 0.2 / max(per_sample, 1e-4))))
+            block_size = int(min(_MAX_BLOCK, max(1, _BLOCK_SECONDS / max(per_sample, 1e-4))))
 
     def _cache_one(self, orig_id: Hashable) -> tuple[str, Any]:
         """Compute and store ``orig_id`` unless cached or being cached by a live process (then ``busy``)."""
@@ -484,13 +507,15 @@ class SamplesCacher:
         if status != _CLAIMED:
             return status, value
         try:
-            return _DONE, self._compute_and_store(orig_id, key, claims)
+            computed = self._compute(orig_id)
         except BaseException:
             claims.delete(f"claim:{key}")
             raise
+        self._commit([computed], claims)
+        return _DONE, computed.final_ids
 
-    def _compute_and_store(self, orig_id: Hashable, key: str, claims: CacheStore) -> list[Hashable] | None:
-        """Run the pipeline on ``orig_id``, store its outputs and the info record, and release the claim."""
+    def _compute(self, orig_id: Hashable) -> _Computed:
+        """Run the static pipeline on ``orig_id`` and encode its outputs."""
         output = self._pipeline(create_initial_sample(orig_id))
         if output is None:
             samples: list[NDict] = []
@@ -498,7 +523,6 @@ class SamplesCacher:
             samples = [output]
         else:
             samples = list(output)
-        store = self._write_store()
         final_ids: list[Hashable] = []
         encoded = []
         for sample in samples:
@@ -506,7 +530,9 @@ class SamplesCacher:
             try:
                 encoded.append((sample_id_key(final_id), *encode_sample(sample, orig_id, codec=self._codec)))
             except (TypeError, ValueError) as error:
-                _add_note(error, f"while caching sample {orig_id!r} (output {final_id!r}) in {store.path}")
+                _add_note(
+                    error, f"while caching sample {orig_id!r} (output {final_id!r}) in cache {self._unique_name!r}"
+                )
                 raise
             final_ids.append(final_id)
         if len({final_key for final_key, _, _ in encoded}) != len(final_ids):
@@ -514,16 +540,31 @@ class SamplesCacher:
                 f"the static pipeline split sample {orig_id!r} into samples with repeated ids {final_ids!r}; give "
                 "every part its own data.sample_id"
             )
-        stored = None if output is None else final_ids
-        with store.transaction():  # one commit; the info record, written last, is what makes the samples count
-            for final_key, total, chunks in encoded:
-                store.put_chunks(f"sample:{final_key}", total, chunks)
-            store.put_object(f"info:{key}", {"orig_id": orig_id, "final_ids": stored})
-            if claims is store:
-                claims.delete(f"claim:{key}")
+        return _Computed(orig_id, sample_id_key(orig_id), encoded, None if output is None else final_ids)
+
+    def _commit(self, batch: list[_Computed], claims: CacheStore) -> None:
+        """Store the samples and info records of ``batch`` in one transaction and release their claims. An info
+        record, written after its samples, is what makes them count. If the commit fails, nothing of ``batch`` is
+        stored and its claims are released, so that another process (or a rerun) computes those samples."""
+        store = self._write_store()
+        try:
+            with store.transaction():
+                for computed in batch:
+                    for final_key, total, chunks in computed.encoded:
+                        store.put_chunks(f"sample:{final_key}", total, chunks)
+                    info = {"orig_id": computed.orig_id, "final_ids": computed.final_ids}
+                    store.put_object(f"info:{computed.key}", info)
+                    if claims is store:
+                        claims.delete(f"claim:{computed.key}")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                for computed in batch:
+                    claims.delete(f"claim:{computed.key}")
+            raise
         if claims is not store:
-            claims.delete(f"claim:{key}")
-        return stored
+            with claims.transaction():
+                for computed in batch:
+                    claims.delete(f"claim:{computed.key}")
 
     def finalize(self) -> None:
         """Merge pending writes into each database file this cacher wrote to, so that read-only openers see them

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,9 @@ import pytest
 from fuse.core import NDict
 from fuse.eval import (
     EvaluatorDefault,
+    GroupAnalysis,
     MetricAUCROC,
+    MetricBase,
     MetricCollector,
     MetricDefault,
     MetricMultiClassDefault,
@@ -101,6 +104,49 @@ def test_collector_gather_hook_sees_ids_and_values() -> None:
     local_only = MetricCollector(gather_func=gather, collect_distributed=False, pred="pred")
     local_only.collect({"id": ["a"], "pred": [0.3]})
     assert local_only.get_ids() == ["a"]
+
+
+def _count(pred: np.ndarray) -> int:
+    return len(pred)
+
+
+def test_distributed_gather_keeps_the_first_of_repeated_ids_through_wrappers() -> None:
+    # two ranks; the distributed sampler padded rank 1's last batch with sample "a" again
+    rank_batches = [
+        ({"id": ["a", "b"], "pred": [0.9, 0.2], "target": [1, 0]}),
+        ({"id": ["c", "a"], "pred": [0.8, 0.9], "target": [1, 1]}),
+    ]
+
+    def gather(local: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        other = rank_batches[1]  # what rank 1 sends: its values of each collected name ("group" collects "id")
+        return {name: values + list(other["id" if name == "group" else name]) for name, values in local.items()}
+
+    auc = MetricDefault(
+        metric_func=lambda pred, target: (len(pred), float(np.mean(pred))), pred="pred", target="target"
+    )
+    grouped = GroupAnalysis(MetricDefault(metric_func=_count, pred="pred"), group="id")
+    for metric in (auc, grouped):
+        metric.set_distributed_gather(gather)
+        metric.collect(rank_batches[0])
+    assert auc.eval() == (3, pytest.approx((0.9 + 0.2 + 0.8) / 3))  # "a" counted once
+    assert grouped.eval()["a"] == 1
+    plain = MetricDefault(metric_func=_count, pred="pred", gather_func=gather)
+    plain.collect(rank_batches[0])
+    with pytest.raises(ValueError, match="duplicated ids"):  # without the DDP set-up, a repeated id is an error
+        plain.eval()
+
+    class OwnCollection(MetricBase):
+        def collect(self, batch: Mapping[str, Any]) -> None: ...
+
+        def set(self, data: pd.DataFrame) -> None: ...
+
+        def reset(self) -> None: ...
+
+        def eval(self, results: Mapping[str, Any] | None = None, ids: Any = None) -> Any:
+            return None
+
+    with pytest.warns(RuntimeWarning, match="OwnCollection does not implement set_distributed_gather"):
+        OwnCollection().set_distributed_gather(gather)
 
 
 def test_routing_of_keyword_arguments() -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from fuse.core import NDict, uncollate
+from fuse.eval._arrays import _id_array as _ids_as_array
 from fuse.eval._arrays import column, id_index, positions_of, to_numpy
 from fuse.eval._metric_base import Ids, MetricBase
 
@@ -63,8 +64,18 @@ class MetricCollector(MetricBase):
         self._collect_distributed = collect_distributed
         self._collect_ids = collect_ids
         self._gather = gather_func
+        self._drop_repeated_ids = False
         self._keys_to_collect = dict(keys_to_collect)
         self.reset()
+
+    def set_distributed_gather(self, gather_func: GatherFunc, *, drop_repeated_ids: bool = True) -> None:
+        """Gather every collected batch from all ranks with ``gather_func`` (unless a gather function was given to
+        the constructor) and, with ``drop_repeated_ids``, keep only the first sample of each id: a distributed
+        sampler pads the last batches with repeated samples so that every rank gets as many. Called by fuse-dl
+        under DDP; without it, repeated ids are an error."""
+        if self._gather is None:
+            self._gather = gather_func
+        self._drop_repeated_ids = drop_repeated_ids
 
     def reset(self) -> None:
         self._values: dict[str, list[np.ndarray | list[Any]]] = {}  # per name, one chunk per batch
@@ -161,11 +172,18 @@ class MetricCollector(MetricBase):
             lengths = {name: len(array) for name, array in self._arrays.items()}
             if self._ids and any(n != len(self._ids) for n in lengths.values()):
                 raise ValueError(f"collected {len(self._ids)} ids but {lengths} values")
+            if self._drop_repeated_ids and self._ids:
+                first = ~pd.Index(_ids_as_array(self._ids), tupleize_cols=False).duplicated(keep="first")
+                if not first.all():
+                    self._arrays = {name: array[first] for name, array in self._arrays.items()}
+                    self._ids = [sample_id for sample_id, keep in zip(self._ids, first, strict=True) if keep]
             self._index = id_index(self._ids, "the collected data") if self._ids else None
         return self._arrays
 
     def get_ids(self) -> list[Any] | None:
         """The collected ids in collection order, or ``None`` when none were collected."""
+        if self._drop_repeated_ids:
+            self._finalize()  # drops them
         return list(self._ids) if self._ids else None
 
     def get(self, ids: Sequence[Hashable] | np.ndarray | None = None) -> dict[str, np.ndarray]:

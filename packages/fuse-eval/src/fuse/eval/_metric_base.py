@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -60,6 +61,19 @@ class MetricBase(ABC):
     @abstractmethod
     def collect(self, batch: Mapping[str, Any]) -> None:
         """Collect what the metric needs from one batch dict."""
+
+    def set_distributed_gather(self, gather_func: GatherFunc, *, drop_repeated_ids: bool = True) -> None:
+        """Under distributed training, gather each collected batch from all ranks with ``gather_func`` and keep the
+        first sample of each repeated id (fuse-dl calls this under DDP). Metrics built on fuse-eval's collectors
+        implement it; a custom metric that collects data its own way overrides it, or sees only its rank's data
+        (this default warns so).
+        """
+        warnings.warn(
+            f"{type(self).__name__} does not implement set_distributed_gather: under distributed training it "
+            "evaluates only the samples of its own rank",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
     @abstractmethod
     def set(self, data: pd.DataFrame) -> None:
@@ -139,6 +153,9 @@ class MetricWithCollectorBase(MetricBase):
     def collect(self, batch: Mapping[str, Any]) -> None:
         if not self._external_collector:
             self._collector.collect(batch)
+
+    def set_distributed_gather(self, gather_func: GatherFunc, *, drop_repeated_ids: bool = True) -> None:
+        self._collector.set_distributed_gather(gather_func, drop_repeated_ids=drop_repeated_ids)
 
     def set(self, data: pd.DataFrame) -> None:
         if not self._external_collector:
@@ -291,6 +308,10 @@ class WrappingMetric(MetricWithCollectorBase):
     def collect(self, batch: Mapping[str, Any]) -> None:
         self._metric.collect(batch)
         super().collect(batch)
+
+    def set_distributed_gather(self, gather_func: GatherFunc, *, drop_repeated_ids: bool = True) -> None:
+        self._metric.set_distributed_gather(gather_func, drop_repeated_ids=drop_repeated_ids)
+        super().set_distributed_gather(gather_func, drop_repeated_ids=drop_repeated_ids)
 
     def set(self, data: pd.DataFrame) -> None:
         self._metric.set(data)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fuse.eval._bootstrap import evaluate_bootstraps
 from fuse.eval._metric_base import Ids, MetricBase, WrappingMetric
+
+if TYPE_CHECKING:
+    from fuse.eval._collector import GatherFunc
 
 __all__ = [
     "COMPARE_METHODS",
@@ -172,6 +175,10 @@ class PairedBootstrap(WrappingMetric):
     def collect(self, batch: Mapping[str, Any]) -> None:
         self._reference.collect(batch)
         super().collect(batch)
+
+    def set_distributed_gather(self, gather_func: GatherFunc, *, drop_repeated_ids: bool = True) -> None:
+        self._reference.set_distributed_gather(gather_func, drop_repeated_ids=drop_repeated_ids)
+        super().set_distributed_gather(gather_func, drop_repeated_ids=drop_repeated_ids)
 
     def set(self, data: Any) -> None:
         self._reference.set(data)

@@ -13,6 +13,7 @@ from fuse.core._archives import extract_zip_file
 from fuse.core._atomic import AtomicFileWriter
 from fuse.core._collate import CollateToBatchList, uncollate
 from fuse.core._config import Config, get_config_function
+from fuse.core._errors import add_note
 from fuse.core._file_io import (
     create_dir,
     delete_directory_tree,
@@ -91,6 +92,7 @@ __all__ = [
     "WorkerFailedError",
     "__version__",
     "add_base_prefix",
+    "add_note",
     "change_extension",
     "create_dir",
     "create_initial_sample",

@@ -33,6 +33,7 @@ from fuse.core import (
     AtomicFileWriter,
     MpContext,
     NDict,
+    add_note,
     create_initial_sample,
     get_from_global_storage,
     progress,
@@ -40,7 +41,6 @@ from fuse.core import (
 )
 from fuse.data._audit import SampleCachingAudit
 from fuse.data._cache_store import CacheStore, ReadOnlyCacheError
-from fuse.data._op_base import _add_note
 from fuse.data._pipeline import PipelineDefault
 from fuse.data._sample_codec import decode_sample, encode_sample
 from fuse.data._sample_keys import sample_value
@@ -530,7 +530,7 @@ class SamplesCacher:
             try:
                 encoded.append((sample_id_key(final_id), *encode_sample(sample, orig_id, codec=self._codec)))
             except (TypeError, ValueError) as error:
-                _add_note(
+                add_note(
                     error, f"while caching sample {orig_id!r} (output {final_id!r}) in cache {self._unique_name!r}"
                 )
                 raise

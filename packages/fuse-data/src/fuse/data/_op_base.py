@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from fuse.core import NDict
+from fuse.core import NDict, add_note
 from fuse.data._identity import class_identity, value_identity
 
 __all__ = ["OpBase", "OpReversibleBase", "SampleResult", "op_call", "op_reverse"]
@@ -107,7 +107,7 @@ def op_call(op: Callable[..., Any], sample_dict: NDict, op_id: str | None, **kwa
         result: SampleResult = op(sample_dict, **kwargs)
         return result
     except Exception as error:
-        _add_note(error, f"in op {_short_repr(op)} (op_id {op_id!r}) on sample {_sample_id(sample_dict)!r}")
+        add_note(error, f"in op {_short_repr(op)} (op_id {op_id!r}) on sample {_sample_id(sample_dict)!r}")
         raise
 
 
@@ -160,6 +160,3 @@ def _sample_id(sample: Any) -> Any:
         return None
 
 
-def _add_note(error: BaseException, note: str) -> None:
-    if hasattr(error, "add_note"):  # Python 3.11+
-        error.add_note(note)

@@ -52,6 +52,7 @@ EXTRA_TEST_TOOLS: dict[str, list[str]] = {
     "core": ["openpyxl", "tqdm"],
     "eval": ["matplotlib", "pycocotools", "nibabel"],
     "data": ["scikit-learn"],  # the folds are checked against sklearn's shuffle (fuse-data itself does not need it)
+    "imaging": ["SimpleITK>=2.3", "matplotlib"],  # the itk and plot extras
 }
 LINT_TOOLS = ["ruff==0.17.6", "import-linter==2.16"]
 TYPE_TOOLS = ["mypy==2.4.1", "pandas-stubs", "types-tqdm", "nox==2026.10.20"]
@@ -209,7 +210,7 @@ def _check_built_distributions(session: nox.Session, dist: Path, pkg: str) -> Pa
 @nox.session(python=TORCH_PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Run every benchmark side by side and write benchmarks/RESULTS.md."""
-    _install(session, *(_package_dir(pkg) for pkg in ["core", "data", "eval"]), "torch")
+    _install(session, *(_package_dir(pkg) for pkg in ["core", "data", "eval", "imaging"]), "torch")
     session.run("python", "benchmarks/run_all.py", *session.posargs)
 
 

@@ -19,6 +19,7 @@ BENCHMARKS = [
     "eval_delong",
     "eval_import",
     "data_cache",
+    "imaging_io",
 ]  # modules in this folder with run() -> markdown section
 
 

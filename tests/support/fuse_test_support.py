@@ -33,7 +33,10 @@ DISTRIBUTIONS: dict[str, dict[str, set[str]]] = {
     },
 }
 # optional extras: the DESIGN table, plus `coco` for the COCO RLE/polygon formats (fuse-eval issue)
-EXTRAS = {"eval": {"plot": {"matplotlib"}, "coco": {"pycocotools"}}, "imaging": {"itk": {"simpleitk"}}}
+EXTRAS = {
+    "eval": {"plot": {"matplotlib"}, "coco": {"pycocotools"}},
+    "imaging": {"itk": {"simpleitk"}, "plot": {"matplotlib"}},
+}
 
 
 def _requirement_name(requirement: str) -> str:

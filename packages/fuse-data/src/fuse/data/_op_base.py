@@ -158,5 +158,3 @@ def _sample_id(sample: Any) -> Any:
         return sample["data.sample_id"]
     except (KeyError, TypeError, IndexError):
         return None
-
-

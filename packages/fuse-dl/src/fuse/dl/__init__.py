@@ -1,8 +1,99 @@
 """fuse-dl: a Lightning training module, losses, models, backbones and heads, on one GPU or many.
 
-This distribution is versioned with the rest of fuse; its API arrives with its own issue.
+A fuse model is an ``nn.Module`` that reads its inputs from a batch dict and writes its outputs into it; losses
+read the batch dict too; :class:`LightningModuleDefault` runs both with fuse-eval metrics, and Lightning's
+``Trainer`` does the rest (``strategy="ddp"`` for several GPUs or nodes).
+
+>>> import torch
+>>> from fuse.core import NDict
+>>> from fuse.dl import Head1D, ModelMultiHead, BackboneMultilayerPerceptron
+>>> model = ModelMultiHead(
+...     conv_inputs=(("data.input.x", 4),),
+...     backbone=BackboneMultilayerPerceptron(layers=(8,), mlp_input_size=4),
+...     heads=[Head1D(head_name="cls", mode="classification", conv_inputs=[("model.backbone_features", 8)], num_outputs=2)],
+... )
+>>> batch = model(NDict({"data.input.x": torch.zeros(3, 4)}))
+>>> tuple(batch["model.output.cls"].shape)
+(3, 2)
 """
 
+from fuse.dl._backbone_inception_resnet_v2 import BackboneInceptionResnetV2
+from fuse.dl._backbone_mlp import BackboneMultilayerPerceptron
+from fuse.dl._backbone_resnet import BackboneResnet
+from fuse.dl._backbone_resnet3d import BackboneResnet3D
+from fuse.dl._backbone_unet import UNet
+from fuse.dl._backbone_vit import ProjectPatchesTokenizer, Transformer, ViT, vit_base, vit_small, vit_tiny
+from fuse.dl._batch_keys import MissingBatchKeyError
+from fuse.dl._heads import Head1D, Head3D, HeadDenseSegmentation, HeadGlobalPoolingClassifier
+from fuse.dl._heads_classifiers import ClassifierFCN, ClassifierFCN3D, ClassifierMLP
+from fuse.dl._loss_contrastive import SupervisedContrastiveLoss
+from fuse.dl._losses import LossBase, LossDefault, LossExtractFromBatchDict, LossWarmUp, LossWrapToDict
+from fuse.dl._losses_segmentation import BinaryDiceLoss, DiceLoss, FocalLoss, LossSegmentationCrossEntropy
+from fuse.dl._model_ensemble import ModelEnsemble
+from fuse.dl._model_io import load_model, save_model
+from fuse.dl._model_multihead import ModelMultiHead, ModelMultistream, ModelSiamese
+from fuse.dl._model_wrappers import ModelWrapDictToSeq, ModelWrapSeqToDict
+from fuse.dl._pl_epoch_summary import ModelEpochSummary
+from fuse.dl._pl_funcs import (
+    all_gather_columns,
+    convert_predictions_to_dataframe,
+    epoch_end_compute_and_log_losses,
+    epoch_end_compute_and_log_metrics,
+    model_default_callbacks,
+    step_extract_predictions,
+    step_losses,
+    step_metrics,
+)
+from fuse.dl._pl_module import LightningModuleDefault
 from fuse.dl._version import __version__
 
-__all__ = ["__version__"]
+__all__ = [
+    "BackboneInceptionResnetV2",
+    "BackboneMultilayerPerceptron",
+    "BackboneResnet",
+    "BackboneResnet3D",
+    "BinaryDiceLoss",
+    "ClassifierFCN",
+    "ClassifierFCN3D",
+    "ClassifierMLP",
+    "DiceLoss",
+    "FocalLoss",
+    "Head1D",
+    "Head3D",
+    "HeadDenseSegmentation",
+    "HeadGlobalPoolingClassifier",
+    "LightningModuleDefault",
+    "LossBase",
+    "LossDefault",
+    "LossExtractFromBatchDict",
+    "LossSegmentationCrossEntropy",
+    "LossWarmUp",
+    "LossWrapToDict",
+    "MissingBatchKeyError",
+    "ModelEnsemble",
+    "ModelEpochSummary",
+    "ModelMultiHead",
+    "ModelMultistream",
+    "ModelSiamese",
+    "ModelWrapDictToSeq",
+    "ModelWrapSeqToDict",
+    "ProjectPatchesTokenizer",
+    "SupervisedContrastiveLoss",
+    "Transformer",
+    "UNet",
+    "ViT",
+    "__version__",
+    "all_gather_columns",
+    "convert_predictions_to_dataframe",
+    "epoch_end_compute_and_log_losses",
+    "epoch_end_compute_and_log_metrics",
+    "load_model",
+    "model_default_callbacks",
+    "save_model",
+    "step_extract_predictions",
+    "step_losses",
+    "step_metrics",
+    "vit_base",
+    "vit_small",
+    "vit_tiny",
+]

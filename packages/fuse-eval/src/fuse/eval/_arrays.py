@@ -12,13 +12,16 @@ import pandas as pd
 def to_numpy(value: Any) -> Any:
     """A tensor-like (``.detach()``/``.cpu()``/``.numpy()``) becomes a numpy array; anything else is returned as is.
 
-    fuse-eval never imports torch: tensors are recognised by their methods.
+    fuse-eval never imports torch: tensors are recognised by their methods. A bfloat16 tensor (numpy has no such
+    type) becomes float32.
     """
     if isinstance(value, np.ndarray) or not hasattr(value, "numpy"):
         return value
     for method in ("detach", "cpu"):
         if hasattr(value, method):
             value = getattr(value, method)()
+    if str(getattr(value, "dtype", "")) == "torch.bfloat16":
+        value = value.float()
     return value.numpy()
 
 

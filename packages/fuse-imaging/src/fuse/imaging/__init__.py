@@ -1,8 +1,80 @@
 """fuse-imaging: a medical image loader with correct geometry, imaging ops and public dataset wrappers.
 
-This distribution is versioned with the rest of fuse; its API arrives with its own issue.
+:class:`OpLoadImage` reads NIfTI, DICOM files and series, PNG/JPEG and (with the ``itk`` extra) MHA/NRRD into an
+array plus metadata (spacing, origin, direction and a 4x4 affine from array index to RAS+ millimetres); the ops
+work on numpy arrays and torch tensors alike and keep that geometry up to date.
+
+>>> import tempfile, numpy as np, nibabel as nib
+>>> from pathlib import Path
+>>> from fuse.core import create_initial_sample
+>>> folder = Path(tempfile.mkdtemp())
+>>> nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), np.diag([2.0, 2.0, 3.0, 1.0])), folder / "ct.nii.gz")
+>>> sample = create_initial_sample("case_1")
+>>> sample["data.input.path"] = "ct.nii.gz"
+>>> sample = OpLoadImage(folder)(sample, key_in="data.input.path", key_out="data.input.img", key_metadata_out="data.meta")
+>>> sample["data.input.img"].shape, sample["data.meta.spacing"]
+((4, 5, 6), (2.0, 2.0, 3.0))
 """
 
+from fuse.imaging._format import ImageLoadError
+from fuse.imaging._image_loader import OpLoadImage, OpMedicalImageLoader, load_image
+from fuse.imaging._ops_aug_color import OpAugColor, OpAugGaussian
+from fuse.imaging._ops_aug_geometry import (
+    OpAugAffine2D,
+    OpAugCropAndResize2D,
+    OpAugSqueeze3Dto2D,
+    OpAugUnsqueeze3DFrom2D,
+    OpCrop3D,
+    OpResizeTo,
+    OpRotation3D,
+)
+from fuse.imaging._ops_color import OpClip, OpNormalizeAgainstSelf, OpToIntImageSpace, OpToRange
+from fuse.imaging._ops_geometry import OpReorient, OpResampleToSpacing
+from fuse.imaging._ops_shape import (
+    OpCHWToHWC,
+    OpFindBiggestNonEmptyBbox2D,
+    OpFlipBrightSideOnLeft2D,
+    OpHWCToCHW,
+    OpPad,
+    OpResizeAndPad2D,
+    OpSelectSlice,
+)
+from fuse.imaging._ops_vis import OpVis2DImage, OpVisImageHist
+from fuse.imaging._typing import PATTERNS_DICT_IMAGING, DataTypeImaging, OpApplyTypesImaging, type_detector_imaging
 from fuse.imaging._version import __version__
 
-__all__ = ["__version__"]
+__all__ = [
+    "PATTERNS_DICT_IMAGING",
+    "DataTypeImaging",
+    "ImageLoadError",
+    "OpApplyTypesImaging",
+    "OpAugAffine2D",
+    "OpAugColor",
+    "OpAugCropAndResize2D",
+    "OpAugGaussian",
+    "OpAugSqueeze3Dto2D",
+    "OpAugUnsqueeze3DFrom2D",
+    "OpCHWToHWC",
+    "OpClip",
+    "OpCrop3D",
+    "OpFindBiggestNonEmptyBbox2D",
+    "OpFlipBrightSideOnLeft2D",
+    "OpHWCToCHW",
+    "OpLoadImage",
+    "OpMedicalImageLoader",
+    "OpNormalizeAgainstSelf",
+    "OpPad",
+    "OpReorient",
+    "OpResampleToSpacing",
+    "OpResizeAndPad2D",
+    "OpResizeTo",
+    "OpRotation3D",
+    "OpSelectSlice",
+    "OpToIntImageSpace",
+    "OpToRange",
+    "OpVis2DImage",
+    "OpVisImageHist",
+    "__version__",
+    "load_image",
+    "type_detector_imaging",
+]

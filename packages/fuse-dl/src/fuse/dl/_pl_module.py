@@ -1,0 +1,300 @@
+"""``LightningModuleDefault``: a thin LightningModule running a fuse model, its losses and fuse-eval metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from fuse.core import NDict
+from fuse.dl._model_io import save_model as save_model_files
+from fuse.dl._pl_funcs import (
+    all_gather_columns,
+    epoch_end_compute_and_log_losses,
+    epoch_end_compute_and_log_metrics,
+    model_default_callbacks,
+    step_extract_predictions,
+    step_losses,
+    step_metrics,
+)
+from fuse.eval import MetricBase
+
+__all__ = ["LightningModuleDefault"]
+
+Losses = Mapping[str, Callable[[NDict], torch.Tensor]]
+Metrics = Mapping[str, MetricBase]
+_LOG_UNITS = (None, "optimizer_step", "epoch")
+
+
+class LightningModuleDefault(pl.LightningModule):
+    """Train, validate, test and predict a fuse model (an ``nn.Module`` reading and writing a batch dict) with
+    fuse losses and fuse-eval metrics; distributed training is Lightning's (``Trainer(strategy="ddp", ...)``).
+
+    - Each step: ``batch_dict["global_step"]``, ``model(batch_dict)``, losses (``losses.<name>``,
+      ``losses.total_loss``), metrics collect the batch.
+    - Each epoch end: losses averaged (across ranks too) and logged as ``<mode><sep>losses.<name>``; metrics
+      evaluated and logged as ``<mode><sep>metrics.<name>[.<sub key>]``; ``mode`` is ``train``, ``validation``,
+      ``test``, or ``validation.<name>`` with several validation dataloaders.
+    - Under DDP every metric collects every rank's samples (samples a distributed sampler repeats are counted
+      once), so the metrics are those of the whole validation set, equal on every rank.
+    - Callbacks: yours plus :func:`model_default_callbacks` (best-epoch checkpoints per ``best_epoch_source``,
+      ``last.ckpt``, an epoch summary file, the learning-rate monitor when a logger is set).
+    - Checkpoints hold tensors and plain values only: ``torch.load(path, weights_only=True)`` reads them.
+      ``save_model=True`` writes the trained weights as a state dict (plus ``model_builder`` to rebuild the model)
+      to ``model_dir`` when fitting ends; :func:`load_model` reads them back.
+
+    :param model_dir: where checkpoints, the epoch summary and saved files go (``None``: Lightning's default dir).
+    :param model: the network, ``model(batch_dict)`` writing its outputs into the batch dict.
+    :param losses: ``{name: loss}``, each ``loss(batch_dict) -> scalar tensor``.
+    :param validation_losses: ``[(dataloader name, losses)]`` per validation (and test) dataloader; default
+        ``losses``.
+    :param train_metrics: ``{name: metric}``.
+    :param validation_metrics: ``{name: metric}``, or ``[(dataloader name, {name: metric})]`` for several
+        validation dataloaders.
+    :param test_metrics: as ``validation_metrics``; default: the validation metrics (the same instances).
+    :param optimizers_and_lr_schs: what ``configure_optimizers`` returns, or a callable ``f(module)`` returning it.
+    :param callbacks: more Lightning callbacks.
+    :param best_epoch_source: ``ModelCheckpoint`` arguments (``{"monitor": ..., "mode": ...}``) or a list of them.
+    :param save_hyperparameters_kwargs: passed to ``self.save_hyperparameters(**kwargs)`` (nothing saved by default).
+    :param save_model: write the trained model to ``model_dir`` when fitting ends (rank zero).
+    :param save_arguments: write a readable record of the losses, metrics, optimizer spec, callbacks and
+        best_epoch_source to ``model_dir/arguments.txt`` (a record, not something to unpickle).
+    :param tensorboard_sep: the separator after the mode in logged names (``"/"`` groups them in TensorBoard).
+    :param log_unit: ``None``/``"optimizer_step"`` (Lightning's x-axis) or ``"epoch"`` (logs ``step`` =
+        epoch, so that loggers plot per epoch).
+    :param model_builder: with ``save_model``: the importable class or function that rebuilds the model.
+    :param model_builder_kwargs: its keyword arguments (JSON-serialisable).
+
+    >>> import torch.nn.functional as F
+    >>> class Linear(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.layer = torch.nn.Linear(2, 2)
+    ...     def forward(self, batch_dict):
+    ...         batch_dict["model.logits.cls"] = self.layer(batch_dict["data.x"])
+    ...         return batch_dict
+    >>> module = LightningModuleDefault(
+    ...     model_dir=None,
+    ...     model=Linear(),
+    ...     losses={"ce": lambda b: F.cross_entropy(b["model.logits.cls"], b["data.label"])},
+    ...     optimizers_and_lr_schs=lambda m: torch.optim.SGD(m.parameters(), lr=0.1),
+    ... )
+    >>> batch = NDict({"data.x": torch.ones(4, 2), "data.label": torch.tensor([0, 1, 0, 1])})
+    >>> loss = module.training_step(batch, 0)
+    >>> sorted(batch["losses"].keys())
+    ['ce', 'total_loss']
+    """
+
+    def __init__(
+        self,
+        model_dir: str | Path | None,
+        model: torch.nn.Module,
+        losses: Losses | None = None,
+        validation_losses: Sequence[tuple[str, Losses]] | None = None,
+        train_metrics: Metrics | None = None,
+        validation_metrics: Metrics | Sequence[tuple[str, Metrics]] | None = None,
+        test_metrics: Metrics | Sequence[tuple[str, Metrics]] | None = None,
+        optimizers_and_lr_schs: Any = None,
+        callbacks: Sequence[Callback] | None = None,
+        best_epoch_source: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        save_hyperparameters_kwargs: Mapping[str, Any] | None = None,
+        save_model: bool = False,
+        save_arguments: bool = False,
+        tensorboard_sep: str = ".",
+        log_unit: str | None = None,
+        model_builder: Callable[..., torch.nn.Module] | None = None,
+        model_builder_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if log_unit not in _LOG_UNITS:
+            raise ValueError(f"log_unit must be one of {list(_LOG_UNITS)}, got {log_unit!r}")
+        if (save_model or save_arguments) and model_dir is None:
+            raise ValueError("save_model and save_arguments write to model_dir: give a model_dir")
+        if save_hyperparameters_kwargs is not None:
+            self.save_hyperparameters(**save_hyperparameters_kwargs)
+        self._model_dir = None if model_dir is None else Path(model_dir)
+        self._model = model
+        self._losses: dict[str, Any] = dict(losses or {})  # not sub-modules: a checkpoint holds the model only
+        self._validation_losses = [(name, dict(dl_losses)) for name, dl_losses in (validation_losses or [])]
+        self._train_metrics: dict[str, MetricBase] = dict(train_metrics or {})
+        self._validation_metrics = _per_dataloader(validation_metrics, "validation_metrics")
+        self._test_metrics = (
+            self._validation_metrics if test_metrics is None else _per_dataloader(test_metrics, "test_metrics")
+        )
+        self._optimizers_and_lr_schs = optimizers_and_lr_schs
+        self._callbacks = list(callbacks or [])
+        self._best_epoch_source = best_epoch_source
+        self._save_model = save_model
+        self._model_builder = model_builder
+        self._model_builder_kwargs = dict(model_builder_kwargs or {})
+        self._sep = tensorboard_sep
+        self._log_unit = log_unit
+        self._prediction_keys: list[str] | None = None
+        self._train_step_losses: list[dict[str, Any]] = []
+        self._eval_step_losses: dict[int, list[dict[str, Any]]] = {}
+        if save_arguments:
+            self._write_arguments()
+
+    # ------------------------------------------------------------------ set-up
+    @property
+    def model(self) -> torch.nn.Module:
+        """The wrapped network."""
+        return self._model
+
+    def setup(self, stage: str) -> None:
+        """Under DDP, make every metric gather every rank's samples (and count repeated samples once)."""
+        if self.trainer.world_size > 1:
+            for metric in self._all_metrics():
+                metric.set_distributed_gather(all_gather_columns, drop_repeated_ids=True)
+
+    def configure_callbacks(self) -> list[Callback]:
+        has_logger = bool(getattr(self._trainer, "loggers", None))
+        return [*self._callbacks, *model_default_callbacks(self._model_dir, self._best_epoch_source, log_lr=has_logger)]
+
+    def configure_optimizers(self) -> Any:
+        if self._optimizers_and_lr_schs is None:
+            raise ValueError(
+                "LightningModuleDefault needs optimizers_and_lr_schs to train: an optimizer (or any return value "
+                "of configure_optimizers), or a callable f(module) returning it"
+            )
+        if callable(self._optimizers_and_lr_schs):
+            return self._optimizers_and_lr_schs(self)
+        return self._optimizers_and_lr_schs
+
+    def set_predictions_keys(self, keys: Sequence[str]) -> None:
+        """The batch keys ``predict_step`` returns (besides ``id``)."""
+        if isinstance(keys, str):
+            raise TypeError(f"keys must be a list of keys, got the single string {keys!r}")
+        self._prediction_keys = list(keys)
+
+    # ------------------------------------------------------------------ steps
+    def forward(self, batch_dict: NDict) -> NDict:
+        output = self._model(batch_dict)
+        return output if isinstance(output, NDict) else batch_dict
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor | None:
+        batch_dict = self._run_model(batch)
+        total = step_losses(self._losses, batch_dict)
+        step_metrics(self._train_metrics, batch_dict)
+        if "losses" in batch_dict:
+            self._train_step_losses.append(batch_dict["losses"].to_dict())
+        return total
+
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step(batch, dataloader_idx, self._validation_metrics)
+
+    def test_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step(batch, dataloader_idx, self._test_metrics)
+
+    def predict_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        if self._prediction_keys is None:
+            raise RuntimeError("call set_predictions_keys([...]) before predicting: which batch keys to return")
+        return step_extract_predictions(self._prediction_keys, self._run_model(batch))
+
+    def _run_model(self, batch: Mapping[str, Any]) -> NDict:
+        batch_dict = batch if isinstance(batch, NDict) else NDict(dict(batch))
+        batch_dict["global_step"] = self.global_step
+        return self.forward(batch_dict)
+
+    def _eval_step(
+        self, batch: Mapping[str, Any], dataloader_idx: int, metrics: list[tuple[str | None, Metrics]]
+    ) -> None:
+        batch_dict = self._run_model(batch)
+        step_losses(self._losses_for(dataloader_idx), batch_dict)
+        if metrics:
+            step_metrics(metrics[dataloader_idx][1] if dataloader_idx < len(metrics) else {}, batch_dict)
+        if "losses" in batch_dict:
+            self._eval_step_losses.setdefault(dataloader_idx, []).append(batch_dict["losses"].to_dict())
+
+    def _losses_for(self, dataloader_idx: int) -> dict[str, Any]:
+        if self._validation_losses:
+            if dataloader_idx >= len(self._validation_losses):
+                raise IndexError(
+                    f"validation_losses has {len(self._validation_losses)} entries but dataloader {dataloader_idx} "
+                    "is running: give one (name, losses) per dataloader"
+                )
+            return self._validation_losses[dataloader_idx][1]
+        return self._losses
+
+    # ------------------------------------------------------------------ epoch ends
+    def on_train_epoch_end(self) -> None:
+        epoch_end_compute_and_log_losses(self, "train", self._train_step_losses, sep=self._sep)
+        epoch_end_compute_and_log_metrics(self, "train", self._train_metrics, sep=self._sep)
+        self._train_step_losses = []
+        self._log_epoch_as_step()
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("validation", self._validation_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test", self._test_metrics)
+
+    def _eval_epoch_end(self, stage: str, metrics: list[tuple[str | None, Metrics]]) -> None:
+        count = max(len(metrics), len(self._eval_step_losses), 1)
+        for index in range(count):
+            name = metrics[index][0] if index < len(metrics) else None
+            if name is None and self._validation_losses and index < len(self._validation_losses):
+                name = self._validation_losses[index][0]
+            mode = stage if count == 1 or name is None else f"{stage}.{name}"
+            epoch_end_compute_and_log_losses(self, mode, self._eval_step_losses.get(index, []), sep=self._sep)
+            if index < len(metrics):
+                epoch_end_compute_and_log_metrics(self, mode, metrics[index][1], sep=self._sep)
+        self._eval_step_losses = {}
+
+    def _log_epoch_as_step(self) -> None:
+        if self._log_unit == "epoch":
+            self.log("step", float(self.current_epoch), on_epoch=True, sync_dist=False)
+
+    def on_fit_end(self) -> None:
+        if self._save_model and self.trainer.is_global_zero:
+            assert self._model_dir is not None
+            save_model_files(
+                self._model_dir, self._model, builder=self._model_builder, builder_kwargs=self._model_builder_kwargs
+            )
+
+    # ------------------------------------------------------------------ helpers
+    def _all_metrics(self) -> list[MetricBase]:
+        unique: dict[int, MetricBase] = {}
+        for group in (self._validation_metrics, self._test_metrics):
+            for _, metrics in group:
+                unique.update({id(metric): metric for metric in metrics.values()})
+        unique.update({id(metric): metric for metric in self._train_metrics.values()})
+        return list(unique.values())
+
+    def _write_arguments(self) -> None:
+        assert self._model_dir is not None
+        self._model_dir.mkdir(parents=True, exist_ok=True)
+        record = {
+            "losses": self._losses,
+            "validation_losses": self._validation_losses,
+            "train_metrics": self._train_metrics,
+            "validation_metrics": self._validation_metrics,
+            "test_metrics": self._test_metrics,
+            "optimizers_and_lr_schs": self._optimizers_and_lr_schs,
+            "callbacks": self._callbacks,
+            "best_epoch_source": self._best_epoch_source,
+        }
+        lines = [f"{name}: {value!r}" for name, value in record.items()]
+        (self._model_dir / "arguments.txt").write_text("\n".join(lines) + "\n")
+
+
+def _per_dataloader(
+    metrics: Metrics | Sequence[tuple[str, Metrics]] | None, argument: str
+) -> list[tuple[str | None, Metrics]]:
+    """``{name: metric}`` -> ``[(None, it)]``; ``[(dataloader name, {name: metric})]`` kept."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, Mapping):
+        return [(None, dict(metrics))]
+    groups = list(metrics)
+    for group in groups:
+        if not (isinstance(group, tuple) and len(group) == 2 and isinstance(group[1], Mapping)):
+            raise TypeError(
+                f"{argument} must be a dict of metrics or a list of (dataloader name, dict of metrics), got an item "
+                f"{group!r}"
+            )
+    return [(name, dict(group_metrics)) for name, group_metrics in groups]

@@ -1,0 +1,185 @@
+"""save_model / load_model: state dict + builder JSON, weights_only loading, builder checks and errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from fuse.core import NDict
+from fuse.dl import Head3D, _model_io, load_model, save_model
+from fuse.dl._model_io import MODEL_BUILDER_FILENAME, MODEL_STATE_FILENAME
+
+HEAD_KWARGS: dict[str, Any] = {
+    "head_name": "classification",
+    "mode": "classification",
+    "conv_inputs": [["model.backbone_features", 6]],
+    "num_outputs": 2,
+    "append_features": [["data.input.clinical", 3]],
+    "append_layers_description": [4],
+    "layers_description": [5],
+}
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def build_tiny(width: int = 3, depth: int = 1) -> nn.Module:
+    """A module-level builder (importable as tests...test_model_io:build_tiny)."""
+    return nn.Sequential(*[nn.Linear(width, width) for _ in range(depth)])
+
+
+def _batch() -> NDict:
+    return NDict({"model.backbone_features": torch.randn(2, 6, 2, 2, 2), "data.input.clinical": torch.randn(2, 3)})
+
+
+def test_round_trip_with_class_builder(tmp_path: Path) -> None:
+    model = Head3D(**HEAD_KWARGS).eval()
+    save_model(tmp_path / "m", model, builder=Head3D, builder_kwargs=HEAD_KWARGS)
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [MODEL_BUILDER_FILENAME, MODEL_STATE_FILENAME]
+    spec = json.loads((tmp_path / "m" / MODEL_BUILDER_FILENAME).read_text())
+    assert spec == {"builder": "fuse.dl._heads:Head3D", "kwargs": HEAD_KWARGS}
+    # the state file is a plain state dict: it loads with weights_only=True
+    state = torch.load(tmp_path / "m" / MODEL_STATE_FILENAME, weights_only=True)
+    assert state.keys() == model.state_dict().keys()
+
+    loaded = load_model(tmp_path / "m").eval()
+    assert isinstance(loaded, Head3D)
+    fresh = Head3D(**HEAD_KWARGS).eval()  # a freshly built model has other weights: the loaded ones are the saved
+    batch = _batch()
+    expected = model(batch.clone())["model.logits.classification"]
+    assert not torch.allclose(fresh(batch.clone())["model.logits.classification"], expected)
+    torch.testing.assert_close(loaded(batch.clone())["model.logits.classification"], expected)
+
+
+def test_load_uses_weights_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    save_model(tmp_path, build_tiny(), builder=build_tiny)
+    calls: list[dict[str, Any]] = []
+    real_load = torch.load
+
+    def recording_load(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", recording_load)
+    load_model(tmp_path, trusted=True)
+    assert calls == [{"map_location": "cpu", "weights_only": True}]
+
+
+def test_function_builder_and_kwargs_override(tmp_path: Path) -> None:
+    model = build_tiny(width=4, depth=2)
+    save_model(tmp_path, model, builder=build_tiny, builder_kwargs={"width": 4, "depth": 2})
+    spec = json.loads((tmp_path / MODEL_BUILDER_FILENAME).read_text())
+    assert spec["builder"].endswith(":build_tiny")
+    x = torch.randn(3, 4)
+    with pytest.raises(ValueError, match=r"names the function .*build_tiny'.*pass trusted=True"):
+        load_model(tmp_path)  # a function named by a model directory is only called when trusted
+    torch.testing.assert_close(load_model(tmp_path, trusted=True)(x), model(x))
+    # a given builder overrides the saved one; given kwargs override the saved ones
+    called: list[dict[str, Any]] = []
+
+    def other_builder(**kwargs: Any) -> nn.Module:
+        called.append(kwargs)
+        return build_tiny(**kwargs)
+
+    torch.testing.assert_close(load_model(tmp_path, builder=other_builder)(x), model(x))
+    assert called == [{"width": 4, "depth": 2}]
+    with pytest.raises(
+        RuntimeError, match=r"load_model: the weights in .*model_state.pt do not fit the model built by"
+    ):
+        load_model(tmp_path, trusted=True, depth=1)  # one layer: unexpected keys for the second
+
+
+def test_saving_without_builder(tmp_path: Path) -> None:
+    model = build_tiny()
+    save_model(tmp_path, model, builder=build_tiny)
+    save_model(tmp_path, model)  # the stale builder file of the earlier save is removed
+    assert [p.name for p in tmp_path.iterdir()] == [MODEL_STATE_FILENAME]
+    with pytest.raises(ValueError, match=r"has no model_builder.json .* pass builder="):
+        load_model(tmp_path)
+    x = torch.randn(2, 3)
+    torch.testing.assert_close(load_model(tmp_path, builder=build_tiny, width=3)(x), model(x))
+
+
+def _local_builder() -> nn.Module:
+    return build_tiny()
+
+
+@pytest.mark.parametrize(
+    ("builder", "error", "match"),
+    [
+        (lambda: build_tiny(width=3), ValueError, "is a lambda or is defined inside a function"),
+        (functools.partial(build_tiny, width=3), TypeError, "has no importable name"),
+        (3, TypeError, "builder must be a class or function"),
+    ],
+)
+def test_unimportable_builders_are_refused(tmp_path: Path, builder: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        save_model(tmp_path, build_tiny(), builder=builder)
+    assert not (tmp_path / MODEL_STATE_FILENAME).exists()  # nothing written
+
+
+def test_local_function_and_renamed_builder_are_refused(tmp_path: Path) -> None:
+    def local() -> nn.Module:
+        return build_tiny()
+
+    with pytest.raises(
+        ValueError, match=r"test_local_function_and_renamed_builder_are_refused\.<locals>\.local is a lambda"
+    ):
+        save_model(tmp_path, build_tiny(), builder=local)
+
+    def impostor() -> nn.Module:
+        return build_tiny()
+
+    impostor.__qualname__ = "_local_builder"  # claims a module-level name that is another function
+    with pytest.raises(ValueError, match=r"imports to .*_local_builder.*, not to the builder given"):
+        save_model(tmp_path, build_tiny(), builder=impostor)
+
+
+def test_builder_kwargs_must_be_json(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"builder_kwargs\['layer'\] = Linear.* is not JSON-serialisable"):
+        save_model(tmp_path, build_tiny(), builder=build_tiny, builder_kwargs={"width": 3, "layer": nn.Linear(1, 1)})
+    with pytest.raises(ValueError, match="builder_kwargs were given without a builder"):
+        save_model(tmp_path, build_tiny(), builder_kwargs={"width": 3})
+    with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module, got dict"):
+        save_model(tmp_path, {"w": torch.zeros(1)})  # type: ignore[arg-type]
+
+
+def test_main_builder_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def script_builder() -> nn.Module:
+        return build_tiny()
+
+    script_builder.__module__ = "__main__"
+    script_builder.__qualname__ = "script_builder"
+    monkeypatch.setattr(sys.modules["__main__"], "script_builder", script_builder, raising=False)
+    with pytest.warns(UserWarning, match="defined in the __main__ script"):
+        save_model(tmp_path, build_tiny(), builder=script_builder)
+
+
+def test_load_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"model_state\.pt not found"):
+        load_model(tmp_path)
+    save_model(tmp_path, build_tiny(), builder=build_tiny)
+    builder_file = tmp_path / MODEL_BUILDER_FILENAME
+    builder_file.write_text(json.dumps({"builder": "no_such_module_xyz:build", "kwargs": {}}))
+    with pytest.raises(ImportError, match=r"cannot import module 'no_such_module_xyz' .* pass builder= "):
+        load_model(tmp_path)
+    builder_file.write_text(json.dumps({"builder": f"{_model_io.__name__}:no_such_builder", "kwargs": {}}))
+    with pytest.raises(ImportError, match=r"has no 'no_such_builder' .* pass builder= to load_model"):
+        load_model(tmp_path)
+    builder_file.write_text("{not json")
+    with pytest.raises(ValueError, match="is not a model builder file"):
+        load_model(tmp_path)
+    builder_file.write_text(json.dumps({"builder": "torch:float32", "kwargs": {}}))
+    with pytest.raises(TypeError, match="builder 'torch:float32' is a dtype, not a callable"):
+        load_model(tmp_path)
+    with pytest.raises(TypeError, match=r"builder dict returned a dict, not a torch\.nn\.Module"):
+        load_model(tmp_path, builder=dict)

@@ -1,0 +1,163 @@
+"""LightningModuleDefault end to end: it learns, checkpoints load with weights_only, it resumes, predicts to a
+DataFrame that fuse-eval evaluates, and names what failed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fuse.core import NDict
+from fuse.dl import LightningModuleDefault, LossDefault, convert_predictions_to_dataframe, load_model
+from fuse.eval import EvaluatorDefault, MetricAUCROC, MetricDefault
+from fuse_dl_train_support import make_loader, make_model, make_module
+
+TRAIN, VALIDATION = range(240), range(300, 380)
+
+
+def _trainer(tmp_path: Path, **kwargs: Any) -> pl.Trainer:
+    arguments: dict[str, Any] = {
+        "default_root_dir": str(tmp_path),
+        "accelerator": "cpu",
+        "devices": 1,
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "max_epochs": 4,
+    }
+    arguments.update(kwargs)
+    return pl.Trainer(**arguments)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Any:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_learns_checkpoints_resumes_and_predicts(tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    module = make_module(model_dir, save_model=True, save_arguments=True, model_builder=make_model)
+    trainer = _trainer(tmp_path)
+    trainer.fit(module, make_loader(TRAIN, shuffle=True), make_loader(VALIDATION))
+    auc = float(trainer.callback_metrics["validation.metrics.auc"])
+    assert auc > 0.9  # the synthetic task is learnable; chance is 0.5
+    for name in ["train.losses.ce", "train.losses.total_loss", "train.metrics.auc", "validation.losses.ce"]:
+        assert name in trainer.callback_metrics
+    assert "validation.metrics.confusion.sensitivity" in trainer.callback_metrics
+
+    # checkpoints: best and last, loadable without unpickling code
+    for name in ["best_epoch.ckpt", "last.ckpt"]:
+        checkpoint = torch.load(model_dir / name, weights_only=True)
+        assert any(key.startswith("_model.") for key in checkpoint["state_dict"])
+    summary = (model_dir / "epoch_summary_validation.metrics.auc.txt").read_text()
+    assert summary.count("Epoch summary") == 4  # one table per epoch, appended
+    assert "validation.metrics.auc" in summary
+    assert "train_metrics" in (model_dir / "arguments.txt").read_text()
+
+    # the saved model rebuilds and equals the trained one
+    rebuilt = load_model(model_dir, trusted=True)  # make_model is a function
+    batch = next(iter(make_loader(VALIDATION)))
+    module.eval()
+    expected = module(NDict(dict(batch)))["model.output.cls"]
+    assert torch.allclose(rebuilt(NDict(dict(batch)))["model.output.cls"], expected)
+
+    # resume from last.ckpt for one more epoch
+    resumed = make_module(model_dir)
+    trainer = _trainer(tmp_path, max_epochs=5)
+    trainer.fit(
+        resumed, make_loader(TRAIN, shuffle=True), make_loader(VALIDATION), ckpt_path=str(model_dir / "last.ckpt")
+    )
+    assert trainer.current_epoch == 5
+    assert (model_dir / "epoch_summary_validation.metrics.auc.txt").read_text().count("Epoch summary") == 5
+
+    # predict -> DataFrame -> fuse-eval, equal to the AUC logged for the same weights
+    best = LightningModuleDefault.load_from_checkpoint(
+        str(model_dir / "best_epoch.ckpt"), model_dir=model_dir, model=make_model(), weights_only=True
+    )
+    best.set_predictions_keys(["model.output.cls", "data.label"])
+    predictions = _trainer(tmp_path).predict(best, make_loader(VALIDATION))
+    frame = convert_predictions_to_dataframe(predictions)
+    assert frame["id"].tolist() == list(VALIDATION)
+    results = EvaluatorDefault().eval(
+        ids=None, data=frame, metrics={"auc": MetricAUCROC(pred="model.output.cls", target="data.label")}
+    )
+    validated = _trainer(tmp_path).validate(
+        make_module(None), make_loader(VALIDATION), ckpt_path=str(model_dir / "best_epoch.ckpt"), verbose=False
+    )
+    assert results["metrics.auc"] == pytest.approx(validated[0]["validation.metrics.auc"])
+    assert results["metrics.auc"] > 0.9
+
+
+def test_several_validation_dataloaders_are_logged_by_name(tmp_path: Path) -> None:
+    def metrics() -> dict[str, MetricAUCROC]:
+        return {"auc": MetricAUCROC(pred="model.output.cls", target="data.label")}
+
+    module = make_module(
+        None,
+        validation_metrics=[("early", metrics()), ("late", metrics())],
+        validation_losses=[
+            ("early", {"ce": LossDefault(pred="model.logits.cls", target="data.label", callable=F.cross_entropy)}),
+            (
+                "late",
+                {
+                    "ce2": LossDefault(
+                        pred="model.logits.cls", target="data.label", callable=F.cross_entropy, weight=2.0
+                    )
+                },
+            ),
+        ],
+        best_epoch_source=None,
+        tensorboard_sep="/",
+    )
+    trainer = _trainer(tmp_path, max_epochs=1, enable_checkpointing=False)
+    trainer.fit(module, make_loader(TRAIN), [make_loader(range(300, 340)), make_loader(range(340, 380))])
+    logged = set(trainer.callback_metrics)
+    assert {"validation.early/metrics.auc", "validation.late/metrics.auc"} <= logged
+    assert {"validation.early/losses.ce", "validation.late/losses.ce2"} <= logged
+    assert "train/losses.total_loss" in logged
+
+
+def test_a_failing_metric_raises_naming_it(tmp_path: Path) -> None:
+    def broken(pred: np.ndarray) -> float:
+        raise ZeroDivisionError("no positives")
+
+    module = make_module(
+        None,
+        validation_metrics={"broken": MetricDefault(metric_func=broken, pred="model.output.cls")},
+        best_epoch_source=None,
+    )
+    trainer = _trainer(tmp_path, max_epochs=1, enable_checkpointing=False)
+    with pytest.raises(ZeroDivisionError) as raised:
+        trainer.validate(module, make_loader(VALIDATION), verbose=False)
+    assert "while evaluating metric 'broken' at the end of a validation epoch" in raised.value.__notes__
+
+
+def test_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="log_unit must be one of"):
+        make_module(None, log_unit="hours")
+    with pytest.raises(ValueError, match="give a model_dir"):
+        make_module(None, save_model=True)
+    with pytest.raises(TypeError, match="list of \\(dataloader name, dict of metrics\\)"):
+        make_module(None, validation_metrics=[MetricAUCROC(pred="p", target="t")])
+    module = make_module(None, optimizers_and_lr_schs=None)
+    with pytest.raises(ValueError, match="needs optimizers_and_lr_schs"):
+        module.configure_optimizers()
+    with pytest.raises(RuntimeError, match="set_predictions_keys"):
+        module.predict_step(NDict({"data.input.x": torch.zeros(1, 8)}), 0)
+    with pytest.raises(TypeError, match="single string"):
+        module.set_predictions_keys("model.output.cls")  # type: ignore[arg-type]
+
+
+def test_log_unit_epoch_logs_the_epoch_as_step(tmp_path: Path) -> None:
+    module = make_module(None, log_unit="epoch", best_epoch_source=None)
+    trainer = _trainer(tmp_path, max_epochs=2, enable_checkpointing=False)
+    trainer.fit(module, make_loader(range(40)), make_loader(VALIDATION))
+    assert float(trainer.callback_metrics["step"]) == 1.0

@@ -227,12 +227,16 @@ def test_extract_zip_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         z.writestr("scans/", "")
         z.writestr("scans/case_1.txt", "one")
         z.writestr("labels.csv", "id,label\n1,0\n")
+        z.writestr("scans/case_1.nii.gz", gzip.compress(b"volume bytes"))
     extracted = extract_zip_file(archive, tmp_path / "out")  # FuseMedML's progress bar raised here
     assert sorted(Path(p).relative_to(tmp_path / "out").as_posix() for p in extracted) == [
         "labels.csv",
+        "scans/case_1.nii.gz",
         "scans/case_1.txt",
     ]
     assert (tmp_path / "out" / "scans" / "case_1.txt").read_text() == "one"
+    # an already compressed member is copied as it is, not compressed a second time
+    assert gzip.decompress((tmp_path / "out" / "scans" / "case_1.nii.gz").read_bytes()) == b"volume bytes"
     assert "extracting data.zip" in capsys.readouterr().err
 
 

@@ -50,7 +50,7 @@ def extract_zip_file(
                 os.makedirs(target, exist_ok=True)
                 continue
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            with archive.open(member) as source, AtomicFileWriter(target, "wb") as sink:
+            with archive.open(member) as source, AtomicFileWriter(target, "wb", compress=False) as sink:
                 shutil.copyfileobj(source, sink, length=1024 * 1024)
             extracted.append(target)
     return extracted

@@ -24,8 +24,9 @@ class AtomicFileWriter:
 
     Data goes to a temporary file in the same directory, which replaces ``path`` (``os.replace``) only when
     the block ends without an exception; on an exception the temporary file is removed and ``path`` is
-    untouched. Files ending in ``.gz`` / ``.bz2`` / ``.pbz2`` are compressed. With ``durable=True`` the data
-    and the directory entry are fsynced, so the file also survives a power loss.
+    untouched. Files ending in ``.gz`` / ``.bz2`` / ``.pbz2`` are compressed, unless ``compress=False`` (bytes that
+    are already compressed, e.g. a ``.nii.gz`` copied out of an archive). With ``durable=True`` the data and the
+    directory entry are fsynced, so the file also survives a power loss.
 
     >>> import os, tempfile
     >>> target = os.path.join(tempfile.mkdtemp(), "notes.txt")
@@ -36,13 +37,20 @@ class AtomicFileWriter:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], mode: str = "wb", *, durable: bool = False, encoding: str | None = None
+        self,
+        path: str | os.PathLike[str],
+        mode: str = "wb",
+        *,
+        durable: bool = False,
+        encoding: str | None = None,
+        compress: bool = True,
     ):
         if mode not in ("w", "wb", "wt"):
             raise ValueError(f"AtomicFileWriter mode must be 'w', 'wt' or 'wb', got {mode!r}")
         self.path = os.fspath(path)
         self.mode = mode
         self.durable = durable
+        self.compress = compress
         self.encoding = encoding if encoding is not None or "b" in mode else "utf-8"
         self._temp_path: str | None = None
         self._file: IO[Any] | None = None
@@ -53,7 +61,7 @@ class AtomicFileWriter:
         # O_EXCL: never clobber another writer's temporary; 0o666 & umask: the final file gets normal permissions
         os.close(os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         self._temp_path = temp_path
-        opener = compressor_for(self.path)
+        opener = compressor_for(self.path) if self.compress else open
         if "b" in self.mode:
             self._file = opener(temp_path, "wb")
         else:

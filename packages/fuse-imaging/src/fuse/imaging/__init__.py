@@ -2,7 +2,8 @@
 
 :class:`OpLoadImage` reads NIfTI, DICOM files and series, PNG/JPEG and (with the ``itk`` extra) MHA/NRRD into an
 array plus metadata (spacing, origin, direction and a 4x4 affine from array index to RAS+ millimetres); the ops
-work on numpy arrays and torch tensors alike and keep that geometry up to date.
+work on numpy arrays and torch tensors alike and keep that geometry up to date. Public datasets (MNIST, ISIC,
+KiTS21, STOIC21, KNIGHT, CMMD, PICAI) are in :mod:`fuse.imaging.datasets`.
 
 >>> import tempfile, numpy as np, nibabel as nib
 >>> from pathlib import Path
@@ -16,6 +17,14 @@ work on numpy arrays and torch tensors alike and keep that geometry up to date.
 ((4, 5, 6), (2.0, 2.0, 3.0))
 """
 
+from fuse.imaging._download import (
+    ChecksumMismatchError,
+    DownloadError,
+    UnsafeArchiveError,
+    download_file,
+    extract_archive,
+    mirror_url,
+)
 from fuse.imaging._format import ImageLoadError
 from fuse.imaging._image_loader import OpLoadImage, OpMedicalImageLoader, load_image
 from fuse.imaging._ops_aug_color import OpAugColor, OpAugGaussian
@@ -45,7 +54,9 @@ from fuse.imaging._version import __version__
 
 __all__ = [
     "PATTERNS_DICT_IMAGING",
+    "ChecksumMismatchError",
     "DataTypeImaging",
+    "DownloadError",
     "ImageLoadError",
     "OpApplyTypesImaging",
     "OpAugAffine2D",
@@ -74,7 +85,11 @@ __all__ = [
     "OpToRange",
     "OpVis2DImage",
     "OpVisImageHist",
+    "UnsafeArchiveError",
     "__version__",
+    "download_file",
+    "extract_archive",
     "load_image",
+    "mirror_url",
     "type_detector_imaging",
 ]

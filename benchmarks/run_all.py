@@ -20,6 +20,7 @@ BENCHMARKS = [
     "eval_import",
     "data_cache",
     "imaging_io",
+    "train_step",
 ]  # modules in this folder with run() -> markdown section
 
 

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from fuse.core import NDict
+from fuse.data import CollateDefault
 from fuse.dl import LightningModuleDefault, LossDefault, convert_predictions_to_dataframe, load_model
 from fuse.eval import EvaluatorDefault, MetricAUCROC, MetricDefault
 from fuse_dl_train_support import make_loader, make_model, make_module
@@ -161,3 +163,18 @@ def test_log_unit_epoch_logs_the_epoch_as_step(tmp_path: Path) -> None:
     trainer = _trainer(tmp_path, max_epochs=2, enable_checkpointing=False)
     trainer.fit(module, make_loader(range(40)), make_loader(VALIDATION))
     assert float(trainer.callback_metrics["step"]) == 1.0
+
+
+def test_train_metrics_take_repeated_samples_once_and_checkpointing_off_writes_none(tmp_path: Path) -> None:
+    # a sampler drawing with replacement (as a balanced batch sampler does) repeats samples within an epoch
+    dataset = make_loader(range(60)).dataset
+    sampler = torch.utils.data.RandomSampler(dataset, replacement=True, num_samples=120)  # type: ignore[arg-type]
+    loader = torch.utils.data.DataLoader(dataset, batch_size=16, sampler=sampler, collate_fn=CollateDefault())
+    model_dir = tmp_path / "model"
+    module = make_module(model_dir)
+    trainer = _trainer(tmp_path, max_epochs=2, enable_checkpointing=False)
+    trainer.fit(module, loader, make_loader(VALIDATION))
+    assert 0.0 <= float(trainer.callback_metrics["train.metrics.auc"]) <= 1.0
+    assert not [callback for callback in trainer.callbacks if isinstance(callback, ModelCheckpoint)]
+    assert not list(model_dir.glob("*.ckpt"))
+    assert (model_dir / "epoch_summary_validation.metrics.auc.txt").is_file()  # the summary stays

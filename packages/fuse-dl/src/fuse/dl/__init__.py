@@ -24,6 +24,7 @@ from fuse.dl._backbone_resnet3d import BackboneResnet3D
 from fuse.dl._backbone_unet import UNet
 from fuse.dl._backbone_vit import ProjectPatchesTokenizer, Transformer, ViT, vit_base, vit_small, vit_tiny
 from fuse.dl._batch_keys import MissingBatchKeyError
+from fuse.dl._cross_validation import run_cross_validation
 from fuse.dl._heads import Head1D, Head3D, HeadDenseSegmentation, HeadGlobalPoolingClassifier
 from fuse.dl._heads_classifiers import ClassifierFCN, ClassifierFCN3D, ClassifierMLP
 from fuse.dl._loss_contrastive import SupervisedContrastiveLoss
@@ -89,6 +90,7 @@ __all__ = [
     "epoch_end_compute_and_log_metrics",
     "load_model",
     "model_default_callbacks",
+    "run_cross_validation",
     "save_model",
     "step_extract_predictions",
     "step_losses",

@@ -8,7 +8,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from fuse.core import NDict
 from fuse.dl._model_io import save_model as save_model_files
@@ -40,9 +40,11 @@ class LightningModuleDefault(pl.LightningModule):
       evaluated and logged as ``<mode><sep>metrics.<name>[.<sub key>]``; ``mode`` is ``train``, ``validation``,
       ``test``, or ``validation.<name>`` with several validation dataloaders.
     - Under DDP every metric collects every rank's samples (samples a distributed sampler repeats are counted
-      once), so the metrics are those of the whole validation set, equal on every rank.
+      once), so the metrics are those of the whole validation set, equal on every rank. Training metrics count
+      a sample repeated within an epoch (a balanced batch sampler) once.
     - Callbacks: yours plus :func:`model_default_callbacks` (best-epoch checkpoints per ``best_epoch_source``,
-      ``last.ckpt``, an epoch summary file, the learning-rate monitor when a logger is set).
+      ``last.ckpt``, an epoch summary file, the learning-rate monitor when a logger is set); no checkpoints
+      under ``Trainer(enable_checkpointing=False)``.
     - Checkpoints hold tensors and plain values only: ``torch.load(path, weights_only=True)`` reads them.
       ``save_model=True`` writes the trained weights as a state dict (plus ``model_builder`` to rebuild the model)
       to ``model_dir`` when fitting ends; :func:`load_model` reads them back.
@@ -146,14 +148,21 @@ class LightningModuleDefault(pl.LightningModule):
         return self._model
 
     def setup(self, stage: str) -> None:
-        """Under DDP, make every metric gather every rank's samples (and count repeated samples once)."""
-        if self.trainer.world_size > 1:
-            for metric in self._all_metrics():
-                metric.set_distributed_gather(all_gather_columns, drop_repeated_ids=True)
+        """Under DDP, make every metric gather every rank's samples (and count repeated samples once). Training
+        metrics always count a repeated sample once: a balanced batch sampler repeats samples within an epoch."""
+        distributed = self.trainer.world_size > 1
+        for metric in self._all_metrics(train=True, evaluation=distributed):
+            metric.set_distributed_gather(all_gather_columns, drop_repeated_ids=True)
 
     def configure_callbacks(self) -> list[Callback]:
-        has_logger = bool(getattr(self._trainer, "loggers", None))
-        return [*self._callbacks, *model_default_callbacks(self._model_dir, self._best_epoch_source, log_lr=has_logger)]
+        """Your callbacks plus :func:`model_default_callbacks`; its checkpoints are left out when the trainer was
+        built with ``enable_checkpointing=False`` (each one costs a hook call per step)."""
+        trainer = self._trainer
+        has_logger = bool(getattr(trainer, "loggers", None))
+        defaults = model_default_callbacks(self._model_dir, self._best_epoch_source, log_lr=has_logger)
+        if trainer is not None and not trainer.checkpoint_callbacks:
+            defaults = [callback for callback in defaults if not isinstance(callback, ModelCheckpoint)]
+        return [*self._callbacks, *defaults]
 
     def configure_optimizers(self) -> Any:
         if self._optimizers_and_lr_schs is None:
@@ -257,12 +266,14 @@ class LightningModuleDefault(pl.LightningModule):
             )
 
     # ------------------------------------------------------------------ helpers
-    def _all_metrics(self) -> list[MetricBase]:
+    def _all_metrics(self, *, train: bool, evaluation: bool) -> list[MetricBase]:
         unique: dict[int, MetricBase] = {}
-        for group in (self._validation_metrics, self._test_metrics):
-            for _, metrics in group:
-                unique.update({id(metric): metric for metric in metrics.values()})
-        unique.update({id(metric): metric for metric in self._train_metrics.values()})
+        if evaluation:
+            for group in (self._validation_metrics, self._test_metrics):
+                for _, metrics in group:
+                    unique.update({id(metric): metric for metric in metrics.values()})
+        if train:
+            unique.update({id(metric): metric for metric in self._train_metrics.values()})
         return list(unique.values())
 
     def _write_arguments(self) -> None:

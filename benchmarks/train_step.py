@@ -1,0 +1,249 @@
+"""fuse-dl's training step: steps per second of the fuse stack against a plain LightningModule, side by side.
+
+Both train the same MLP (64 -> 256 -> 256 -> 2, ReLU) with Adam(lr=1e-3) on the same 160 batches of 64 samples
+(fuse-data: a ``DatasetDefault`` collated by ``CollateDefault`` once, held in memory, so data loading is out of the
+measurement), one epoch per run, one torch thread, ``logger=False``, ``enable_checkpointing=False``, no validation
+loop.
+
+- fuse: ``LightningModuleDefault`` + ``ModelWrapSeqToDict`` (logits and softmax into the batch dict) +
+  ``LossDefault(F.cross_entropy)`` + ``MetricAUCROC`` collected every step and evaluated at the epoch end;
+- plain: a ``LightningModule`` doing the same by hand: cross-entropy, the probabilities and labels kept per step,
+  ``sklearn.metrics.roc_auc_score`` and the mean loss logged at the epoch end.
+
+Steps per second are timed from ``on_train_epoch_start`` to the end of the module's ``on_train_epoch_end`` (so the
+epoch-end metric is included; the Trainer's start-up is not, nor the ``last.ckpt`` that LightningModuleDefault always
+writes after it), best of interleaved rounds; the median of the paired per-round ratios is reported too.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+
+from fuse.core import NDict
+from fuse.data import CollateDefault, DatasetDefault, OpBase, OpToTensor, PipelineDefault
+from fuse.dl import LightningModuleDefault, LossDefault, ModelWrapSeqToDict
+from fuse.eval import MetricAUCROC
+
+NUM_FEATURES = 64
+HIDDEN = 256
+BATCH_SIZE = 64
+NUM_BATCHES = 160
+ROUNDS = 7
+TARGET_OVERHEAD = 0.05
+
+
+class OpMakeSample(OpBase):
+    """Features and label of sample ``i`` (label = sign of a fixed projection), deterministic per id."""
+
+    def __call__(self, sample_dict: NDict, **kwargs: Any) -> NDict:
+        rng = np.random.default_rng(int(sample_dict["data.sample_id"]))
+        features = rng.standard_normal(NUM_FEATURES).astype(np.float32)
+        sample_dict["data.input.x"] = features
+        sample_dict["data.label"] = int(features[: NUM_FEATURES // 2].sum() > 0)
+        return sample_dict
+
+
+def _batches() -> list[dict[str, Any]]:
+    static = PipelineDefault("static", [(OpMakeSample(), {})])
+    dynamic = PipelineDefault("dynamic", [(OpToTensor(), {"key": ["data.input.x", "data.label"]})])
+    dataset = DatasetDefault(list(range(BATCH_SIZE * NUM_BATCHES)), static, dynamic)
+    dataset.create()
+    loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
+        dataset,  # type: ignore[arg-type]
+        batch_size=BATCH_SIZE,
+        collate_fn=CollateDefault(),
+    )
+    return [dict(batch) for batch in loader]
+
+
+class _Replay:
+    """The batches as one iterable (Lightning reads a bare list as a collection of loaders)."""
+
+    def __init__(self, batches: list[dict[str, Any]]) -> None:
+        self._batches = batches
+
+    def __iter__(self) -> Any:
+        return iter(self._batches)
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+
+def _mlp() -> torch.nn.Sequential:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(NUM_FEATURES, HIDDEN),
+        torch.nn.ReLU(),
+        torch.nn.Linear(HIDDEN, HIDDEN),
+        torch.nn.ReLU(),
+        torch.nn.Linear(HIDDEN, 2),
+    )
+
+
+def _now() -> tuple[float, float]:
+    """Wall-clock time and this thread's CPU time (everything runs in this thread: one torch thread, no workers)."""
+    return time.perf_counter(), time.thread_time()
+
+
+def _adam(module: pl.LightningModule) -> torch.optim.Optimizer:
+    return torch.optim.Adam(module.parameters(), lr=1e-3)
+
+
+def _logits_and_probabilities(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return logits, F.softmax(logits, dim=1)
+
+
+class _FuseTimed(LightningModuleDefault):
+    """The fuse stack; records when its epoch end (metrics and losses logged) is done."""
+
+    epoch_started = (0.0, 0.0)
+    epoch_done = (0.0, 0.0)
+
+    def on_train_epoch_start(self) -> None:
+        self.epoch_started = _now()
+
+    def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
+        self.epoch_done = _now()
+
+
+def _fuse_module() -> _FuseTimed:
+    model = ModelWrapSeqToDict(
+        model=_mlp(),
+        model_inputs=["data.input.x"],
+        model_outputs=["model.logits.cls", "model.output.cls"],
+        post_forward_processing_function=_logits_and_probabilities,
+    )
+    return _FuseTimed(
+        model_dir=None,
+        model=model,
+        losses={"ce": LossDefault(pred="model.logits.cls", target="data.label", callable=F.cross_entropy)},
+        train_metrics={"auc": MetricAUCROC(pred="model.output.cls", target="data.label")},
+        optimizers_and_lr_schs=_adam,
+    )
+
+
+class _Plain(pl.LightningModule):
+    """The same training written directly against Lightning."""
+
+    epoch_started = (0.0, 0.0)
+    epoch_done = (0.0, 0.0)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.network = _mlp()
+        self._losses: list[torch.Tensor] = []
+        self._probabilities: list[np.ndarray] = []
+        self._labels: list[np.ndarray] = []
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        logits = self.network(batch["data.input.x"])
+        loss = F.cross_entropy(logits, batch["data.label"])
+        self._losses.append(loss.detach())
+        self._probabilities.append(F.softmax(logits.detach(), dim=1)[:, 1].numpy())
+        self._labels.append(batch["data.label"].numpy())
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return _adam(self)
+
+    def on_train_epoch_start(self) -> None:
+        self.epoch_started = _now()
+
+    def on_train_epoch_end(self) -> None:
+        self.log("train.losses.ce", torch.stack(self._losses).mean(), on_epoch=True)
+        auc = roc_auc_score(np.concatenate(self._labels), np.concatenate(self._probabilities))
+        self.log("train.metrics.auc", float(auc), on_epoch=True)
+        self._losses, self._probabilities, self._labels = [], [], []
+        self.epoch_done = _now()
+
+
+def _fit(module: _FuseTimed | _Plain, batches: list[dict[str, Any]], root: Path) -> tuple[float, float]:
+    """Steps per second of one epoch: by wall-clock time and by CPU time of this thread."""
+    trainer = pl.Trainer(
+        default_root_dir=str(root),
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(module, train_dataloaders=_Replay(batches))
+    assert trainer.global_step == NUM_BATCHES
+    (wall_start, cpu_start), (wall_end, cpu_end) = module.epoch_started, module.epoch_done
+    return NUM_BATCHES / (wall_end - wall_start), NUM_BATCHES / (cpu_end - cpu_start)
+
+
+def run() -> str:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run() -> str:
+    import logging
+    import warnings
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    batches = _batches()
+    root = Path(tempfile.mkdtemp(prefix="fuse-bench-train-"))
+    wall: dict[str, list[float]] = {"plain": [], "fuse": []}
+    cpu: dict[str, list[float]] = {"plain": [], "fuse": []}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Lightning's advice on num_workers and the like
+            for _ in range(ROUNDS):  # interleaved: both see the same machine state
+                for name, make in (("plain", _Plain), ("fuse", _fuse_module)):
+                    wall_speed, cpu_speed = _fit(make(), batches, root / name)
+                    wall[name].append(wall_speed)
+                    cpu[name].append(cpu_speed)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    best_cpu = {name: max(speeds) for name, speeds in cpu.items()}
+    best_wall = {name: max(speeds) for name, speeds in wall.items()}
+    overhead = best_cpu["plain"] / best_cpu["fuse"] - 1.0
+    paired = float(np.median([p / f for p, f in zip(cpu["plain"], cpu["fuse"], strict=True)])) - 1.0
+    verdict = "met" if overhead <= TARGET_OVERHEAD else "**not met**"
+
+    def row(label: str, name: str) -> str:
+        return (
+            f"| {label} | {best_cpu[name]:.1f} | {1e3 / best_cpu[name]:.3f} | {best_wall[name]:.1f} | "
+            f"{min(wall[name]):.1f} |\n"
+        )
+
+    return (
+        "## fuse-dl training step (`benchmarks/train_step.py`)\n\n"
+        f"MLP {NUM_FEATURES}-{HIDDEN}-{HIDDEN}-2, Adam, {NUM_BATCHES} batches of {BATCH_SIZE} (collated by fuse-data "
+        "once, in memory), one epoch per run, CPU, one torch thread, `logger=False`, `enable_checkpointing=False`; "
+        f"{ROUNDS} interleaved rounds, timed from the epoch start to the end of the epoch-end hook. Steps/s by the "
+        "CPU time of the training thread (everything runs in it), which other processes on the machine disturb "
+        "less than the wall clock; wall-clock steps/s beside it.\n\n"
+        "| training | steps/s (CPU time, best) | ms/step | steps/s (wall, best) | steps/s (wall, worst) |\n"
+        "|---|---|---|---|---|\n"
+        + row("plain `LightningModule` (cross-entropy, sklearn AUC at the epoch end)", "plain")
+        + row("`LightningModuleDefault` + `ModelWrapSeqToDict` + `LossDefault` + `MetricAUCROC`", "fuse")
+        + f"\nOverhead of the fuse stack: **{overhead * 100:+.1f}%** time per step "
+        f"(target <= {TARGET_OVERHEAD * 100:.0f}%: {verdict}); median of the paired per-round ratios {paired * 100:+.1f}%, "
+        f"wall-clock best against best {(best_wall['plain'] / best_wall['fuse'] - 1.0) * 100:+.1f}%.\n"
+    )
+
+
+if __name__ == "__main__":
+    print(run())

@@ -1,0 +1,1 @@
+"""Runnable templates: copy one and replace its synthetic data with yours."""

@@ -151,8 +151,9 @@ class LightningModuleDefault(pl.LightningModule):
         """Under DDP, make every metric gather every rank's samples (and count repeated samples once). Training
         metrics always count a repeated sample once: a balanced batch sampler repeats samples within an epoch."""
         distributed = self.trainer.world_size > 1
+        gather = all_gather_columns if distributed else None  # one process: no gathering (it costs a copy)
         for metric in self._all_metrics(train=True, evaluation=distributed):
-            metric.set_distributed_gather(all_gather_columns, drop_repeated_ids=True)
+            metric.set_distributed_gather(gather, drop_repeated_ids=True)
 
     def configure_callbacks(self) -> list[Callback]:
         """Your callbacks plus :func:`model_default_callbacks`; its checkpoints are left out when the trainer was

@@ -68,12 +68,13 @@ class MetricCollector(MetricBase):
         self._keys_to_collect = dict(keys_to_collect)
         self.reset()
 
-    def set_distributed_gather(self, gather_func: GatherFunc, *, drop_repeated_ids: bool = True) -> None:
+    def set_distributed_gather(self, gather_func: GatherFunc | None, *, drop_repeated_ids: bool = True) -> None:
         """Gather every collected batch from all ranks with ``gather_func`` (unless a gather function was given to
         the constructor) and, with ``drop_repeated_ids``, keep only the first sample of each id: a distributed
         sampler pads the last batches with repeated samples so that every rank gets as many. Called by fuse-dl
-        under DDP; without it, repeated ids are an error."""
-        if self._gather is None:
+        under DDP; without it, repeated ids are an error. ``gather_func=None`` only sets ``drop_repeated_ids`` (one
+        process whose sampler repeats samples)."""
+        if gather_func is not None and self._gather is None:
             self._gather = gather_func
         self._drop_repeated_ids = drop_repeated_ids
 

@@ -62,7 +62,7 @@ class MetricBase(ABC):
     def collect(self, batch: Mapping[str, Any]) -> None:
         """Collect what the metric needs from one batch dict."""
 
-    def set_distributed_gather(self, gather_func: GatherFunc, *, drop_repeated_ids: bool = True) -> None:
+    def set_distributed_gather(self, gather_func: GatherFunc | None, *, drop_repeated_ids: bool = True) -> None:
         """Under distributed training, gather each collected batch from all ranks with ``gather_func`` and keep the
         first sample of each repeated id (fuse-dl calls this under DDP). Metrics built on fuse-eval's collectors
         implement it; a custom metric that collects data its own way overrides it, or sees only its rank's data
@@ -154,7 +154,7 @@ class MetricWithCollectorBase(MetricBase):
         if not self._external_collector:
             self._collector.collect(batch)
 
-    def set_distributed_gather(self, gather_func: GatherFunc, *, drop_repeated_ids: bool = True) -> None:
+    def set_distributed_gather(self, gather_func: GatherFunc | None, *, drop_repeated_ids: bool = True) -> None:
         self._collector.set_distributed_gather(gather_func, drop_repeated_ids=drop_repeated_ids)
 
     def set(self, data: pd.DataFrame) -> None:
@@ -309,7 +309,7 @@ class WrappingMetric(MetricWithCollectorBase):
         self._metric.collect(batch)
         super().collect(batch)
 
-    def set_distributed_gather(self, gather_func: GatherFunc, *, drop_repeated_ids: bool = True) -> None:
+    def set_distributed_gather(self, gather_func: GatherFunc | None, *, drop_repeated_ids: bool = True) -> None:
         self._metric.set_distributed_gather(gather_func, drop_repeated_ids=drop_repeated_ids)
         super().set_distributed_gather(gather_func, drop_repeated_ids=drop_repeated_ids)
 

@@ -176,7 +176,7 @@ class PairedBootstrap(WrappingMetric):
         self._reference.collect(batch)
         super().collect(batch)
 
-    def set_distributed_gather(self, gather_func: GatherFunc, *, drop_repeated_ids: bool = True) -> None:
+    def set_distributed_gather(self, gather_func: GatherFunc | None, *, drop_repeated_ids: bool = True) -> None:
         self._reference.set_distributed_gather(gather_func, drop_repeated_ids=drop_repeated_ids)
         super().set_distributed_gather(gather_func, drop_repeated_ids=drop_repeated_ids)
 

@@ -55,7 +55,14 @@ EXTRA_TEST_TOOLS: dict[str, list[str]] = {
     "imaging": ["SimpleITK>=2.3", "matplotlib"],  # the itk and plot extras
 }
 LINT_TOOLS = ["ruff==0.17.6", "import-linter==2.16"]
-TYPE_TOOLS = ["mypy==2.4.1", "pandas-stubs", "types-tqdm", "nox==2026.10.20"]
+TYPE_TOOLS = [
+    "mypy==2.4.1",
+    "pandas-stubs",
+    "types-tqdm",
+    "nox==2026.10.20",
+    "SimpleITK>=2.3",
+    "matplotlib",
+]  # + the optional libraries fuse-imaging types against
 
 # tests targets: each package, plus `integration` (all five packages together, with torch)
 TEST_MATRIX = [

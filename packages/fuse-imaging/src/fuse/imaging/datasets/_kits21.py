@@ -52,7 +52,7 @@ _SEG_FILE = "aggregated_MAJ_seg.nii.gz"
 
 
 class OpKits21SampleIDDecode(OpReversibleBase):
-    """Write the image and segmentation paths of sample id ``case_XXXXX`` (relative to the data folder) into
+    """Write the image and segmentation paths of sample id ``case_NNNNN`` (relative to the data folder) into
     ``data.input.img_path`` and ``data.gt.seg_path``; ``reverse`` leaves the sample unchanged.
 
     >>> from fuse.core import create_initial_sample
@@ -103,7 +103,7 @@ class KITS21:
         progress_bar: bool = True,
     ) -> None:
         """Download the image and the segmentation of ``cases`` (``None``: all 300; an int: that case) into
-        ``path/case_XXXXX/`` (atomic; files already there are kept).
+        ``path/case_NNNNN/`` (atomic; files already there are kept).
 
         :param mirror: base URL of the images (default: ``FUSE_KITS21_MIRROR``, else :data:`KITS21_IMAGE_MIRROR`).
         :param seg_mirror: base URL of the segmentations (default: ``FUSE_KITS21_SEG_MIRROR``, else

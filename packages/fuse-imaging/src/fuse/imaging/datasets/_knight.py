@@ -321,7 +321,7 @@ class KNIGHT:
             if not ids:
                 raise FileNotFoundError(
                     f"KNIGHT: no {name.split('_', maxsplit=1)[0]} sample ids; expected {os.fspath(data_path)!r} to hold "
-                    f"knight.json and case_XXXXX/imaging.nii.gz (test: features.json and images/case_XXXXX.nii.gz); {_WHERE}"
+                    f"knight.json and case_NNNNN/imaging.nii.gz (test: features.json and images/case_NNNNN.nii.gz); {_WHERE}"
                 )
             static = KNIGHT.static_pipeline(data_path, resize_to=resize_to, test=is_test)
             cacher = SamplesCacher(

@@ -4,7 +4,8 @@
   test tools; ``pytest tests/<pkg>``. Torch-free packages run on every Python 3.10-3.13 found; packages that
   need torch run on 3.11, the interpreter that has the local CPU torch wheel.
 - ``tests_cuda`` (opt-in): ``cuda``-marked tests in the current interpreter, installing nothing.
-- ``lint``, ``types``, ``wheels``: ruff + import contracts, mypy, built-distribution checks.
+- ``lint``, ``types``, ``wheels``: ruff + import contracts; mypy and the integration tests (all five packages
+  in one venv; ``nox -t integration``); built-distribution checks.
 - ``bench`` (opt-in): side-by-side benchmarks -> benchmarks/RESULTS.md. ``demo``: the runnable tour.
 - ``bump -- X.Y.Z`` (opt-in): set the version of all five packages and their sibling pins.
 """
@@ -64,11 +65,11 @@ TYPE_TOOLS = [
     "matplotlib",
 ]  # + the optional libraries fuse-imaging types against
 
-# tests targets: each package, plus `integration` (all five packages together, with torch)
+# tests targets: each package (tests/integration runs in the `types` session, whose venv holds all five)
 TEST_MATRIX = [
     nox.param(python, target, id=f"{python}-{target}", tags=[target])
-    for target in [*PACKAGES, "integration"]
-    for python in ([TORCH_PYTHON] if target in NEEDS_TORCH or target == "integration" else PYTHONS)
+    for target in PACKAGES
+    for python in ([TORCH_PYTHON] if target in NEEDS_TORCH else PYTHONS)
 ]
 
 
@@ -112,7 +113,7 @@ def _pythonpath(*extra: Path) -> str:
 @nox.parametrize(("python", "target"), TEST_MATRIX)
 def tests(session: nox.Session, target: str) -> None:
     """Run one package's tests in a venv holding only that package and its fuse dependencies."""
-    packages = list(PACKAGES) if target == "integration" else _with_dependencies(target)
+    packages = _with_dependencies(target)
     with _venv_discarded_after(session):
         _install(session, *(_package_dir(pkg) for pkg in packages), *TEST_TOOLS, *EXTRA_TEST_TOOLS.get(target, []))
         session.run("pytest", f"tests/{target}", "-m", "not cuda", *session.posargs, env={"FUSE_ISOLATED_ENV": "1"})
@@ -154,23 +155,25 @@ def lint(session: nox.Session) -> None:
         session.run("python", "scripts/verify_import_contracts.py")
 
 
-@nox.session(python=TORCH_PYTHON)
+@nox.session(python=TORCH_PYTHON, tags=["integration"])
 def types(session: nox.Session) -> None:
-    """mypy over all five src roots (strict for fuse-core), plus the repo's scripts."""
+    """mypy over all five src roots (strict) and the repo's scripts; then the integration tests (tests/integration:
+    all five packages installed together, with torch) in the same venv, which saves CI a sixth torch install."""
     with _venv_discarded_after(session):
         _install(session, *TYPE_TOOLS, *TEST_TOOLS, *("-e" + _package_dir(pkg) for pkg in PACKAGES))
         session.run("mypy", *(str(d) for d in SRC_DIRS))
         session.run("mypy", "noxfile.py", "scripts", "benchmarks", "tests/support")
+        session.run("pytest", "tests/integration", "-m", "not cuda", *session.posargs)
 
 
 @nox.session(python=TORCH_PYTHON)
 def wheels(session: nox.Session) -> None:
     """Build all five wheels and sdists, check their contents, install them and import from outside the repo."""
     with _venv_discarded_after(session), tempfile.TemporaryDirectory(prefix="fuse-wheels-") as outside:
-        _install(session, "build")
+        _install(session, "build", "hatchling>=1.26")  # one build environment (this venv) for the five packages
         dist = Path(outside) / "dist"
         for pkg in PACKAGES:
-            session.run("python", "-m", "build", "--quiet", "--outdir", str(dist), _package_dir(pkg))
+            session.run("python", "-m", "build", "--no-isolation", "--quiet", "--outdir", str(dist), _package_dir(pkg))
         wheel_files = {pkg: _check_built_distributions(session, dist, pkg) for pkg in PACKAGES}
 
         _install(session, *(str(w) for w in wheel_files.values()))

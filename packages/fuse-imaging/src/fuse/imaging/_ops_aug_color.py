@@ -27,14 +27,11 @@ import torch
 
 from fuse.core import NDict
 from fuse.data import OpBase, sample_value
+from fuse.imaging._ops_aug_geometry import _channel_list, _where
 
 __all__ = ["OpAugColor", "OpAugGaussian"]
 
 Image = torch.Tensor | np.ndarray
-
-
-def _where(op: object, sample_dict: Mapping[str, Any], key: str) -> str:
-    return f"{type(op).__name__} (sample {sample_dict.get('data.sample_id')!r}, key {key!r})"
 
 
 def _floating_image(op: object, sample_dict: Mapping[str, Any], key: str) -> Image:
@@ -51,20 +48,6 @@ def _floating_image(op: object, sample_dict: Mapping[str, Any], key: str) -> Ima
             "e.g. OpToTensor(dtype='float32') or OpToRange"
         )
     return image
-
-
-def _channel_list(op: object, sample_dict: Mapping[str, Any], key: str, channels: Any, count: int) -> list[int] | None:
-    if channels is None:
-        return None
-    if isinstance(channels, (str, bytes)) or not isinstance(channels, Sequence):
-        raise TypeError(f"{type(op).__name__}: channels must be a list of channel indices or None, got {channels!r}")
-    for channel in channels:
-        if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) or not -count <= channel < count:
-            raise ValueError(
-                f"{_where(op, sample_dict, key)}: channels must hold indices in [0, {count}) of the first axis, got "
-                f"{list(channels)!r}"
-            )
-    return [int(channel) for channel in channels]
 
 
 def _number(op: object, name: str, value: Any) -> float:

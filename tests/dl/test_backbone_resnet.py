@@ -4,50 +4,14 @@ a new first layer), pooling and errors."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from fuse.dl import BackboneResnet, BackboneResnet3D
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # tiny tensors: one thread avoids the cost of intra-op threads, which is large on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def no_init(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Skip random initialisation (parameter counts and names do not depend on it): big networks build fast."""
-    for name in ("kaiming_normal_", "kaiming_uniform_", "uniform_", "normal_"):
-        monkeypatch.setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
-
-
-def assert_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float = 1e-4, atol: float = 1e-5) -> None:
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    difference = (actual - expected).abs().max().item()
-    assert torch.allclose(actual, expected, rtol=rtol, atol=atol), f"max abs difference {difference}"
-
-
-def _randomize_batch_norms(model: nn.Module) -> None:
-    """Non-trivial BatchNorm statistics and affine parameters, so that eval-mode BatchNorm is no near-identity."""
-    generator = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                n = module.num_features
-                module.running_mean.copy_(0.1 * torch.randn(n, generator=generator))
-                module.running_var.copy_(0.5 + torch.rand(n, generator=generator))
-                module.weight.copy_(1 + 0.1 * torch.randn(n, generator=generator))
-                module.bias.copy_(0.1 * torch.randn(n, generator=generator))
+from fuse_dl_nets_support import assert_close, randomize_batch_norms
 
 
 def _bn(x: torch.Tensor, state: dict[str, torch.Tensor], prefix: str) -> torch.Tensor:
@@ -121,7 +85,7 @@ def test_parameter_counts_and_state_dict_match_torchvision(name: str, parameters
 def test_forward_equals_a_functional_torchvision_resnet(name: str, blocks: tuple[int, ...], bottleneck: bool) -> None:
     torch.manual_seed(0)
     net = BackboneResnet(name=name)
-    _randomize_batch_norms(net)
+    randomize_batch_norms(net)
     net.eval()
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
@@ -147,7 +111,7 @@ def test_pooling() -> None:
 def test_state_dict_round_trip_through_a_file(tmp_path: Path) -> None:
     torch.manual_seed(0)
     source = BackboneResnet(name="resnet18")
-    _randomize_batch_norms(source)
+    randomize_batch_norms(source)
     path = tmp_path / "resnet18.pt"
     torch.save(source.state_dict(), path)
     torch.manual_seed(1)
@@ -165,7 +129,7 @@ def test_state_dict_round_trip_through_a_file(tmp_path: Path) -> None:
 def test_one_input_channel_sums_rgb_weights() -> None:
     torch.manual_seed(0)
     rgb = BackboneResnet(name="resnet18")
-    _randomize_batch_norms(rgb)
+    randomize_batch_norms(rgb)
     rgb.eval()
     grey = BackboneResnet(name="resnet18", in_channels=1, weights=rgb.state_dict()).eval()
     assert grey.conv1.weight.shape == (64, 1, 7, 7)
@@ -256,7 +220,7 @@ def test_r3d_18_parameter_count_and_names_match_torchvision() -> None:
 def test_resnet3d_forward_equals_a_functional_r3d() -> None:
     torch.manual_seed(0)
     net = BackboneResnet3D(first_channel_dim=4, layers=(1, 2, 1, 1))
-    _randomize_batch_norms(net)
+    randomize_batch_norms(net)
     net.eval()
     x = torch.randn(2, 3, 6, 20, 18)
     with torch.no_grad():
@@ -285,7 +249,7 @@ def test_resnet3d_options() -> None:
 def test_resnet3d_weights(tmp_path: Path) -> None:
     torch.manual_seed(0)
     rgb = BackboneResnet3D(first_channel_dim=4)
-    _randomize_batch_norms(rgb)
+    randomize_batch_norms(rgb)
     rgb.eval()
     path = tmp_path / "r3d.pt"
     torch.save({**rgb.state_dict(), "fc.weight": torch.zeros(400, 32), "fc.bias": torch.zeros(400)}, path)

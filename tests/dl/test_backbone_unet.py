@@ -3,29 +3,13 @@ sizes included: pooling floors, the decoder pads at the end), output sizes, norm
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from fuse.dl import UNet
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # tiny tensors: one thread avoids the cost of intra-op threads, which is large on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def assert_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float = 1e-4, atol: float = 1e-5) -> None:
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    difference = (actual - expected).abs().max().item()
-    assert torch.allclose(actual, expected, rtol=rtol, atol=atol), f"max abs difference {difference}"
+from fuse_dl_nets_support import assert_close, randomize_batch_norms
 
 
 def _expected_parameters(dims: int, in_channels: int, base: int, depth: int, norm: str) -> int:
@@ -54,22 +38,10 @@ def test_parameter_count(dims: int, in_channels: int, base: int, depth: int, nor
     assert net.out_channels == base
 
 
-def _randomize_batch_norms(model: nn.Module) -> None:
-    generator = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                n = module.num_features
-                module.running_mean.copy_(0.1 * torch.randn(n, generator=generator))
-                module.running_var.copy_(0.5 + torch.rand(n, generator=generator))
-                module.weight.copy_(1 + 0.1 * torch.randn(n, generator=generator))
-                module.bias.copy_(0.1 * torch.randn(n, generator=generator))
-
-
 def test_2d_forward_equals_a_functional_unet_on_odd_sizes() -> None:
     torch.manual_seed(0)
     net = UNet(spatial_dims=2, in_channels=2, base_channels=3, depth=2)
-    _randomize_batch_norms(net)
+    randomize_batch_norms(net)
     net.eval()
     s = net.state_dict()
 

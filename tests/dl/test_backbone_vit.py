@@ -5,7 +5,6 @@ pools, parameter counts by formula (and timm's published ViT-Ti), dropout and er
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -13,28 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fuse.dl import ProjectPatchesTokenizer, Transformer, ViT, vit_base, vit_small, vit_tiny
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # tiny tensors: one thread avoids the cost of intra-op threads, which is large on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def no_init(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Skip random initialisation (parameter counts do not depend on it): big networks build fast."""
-    for name in ("kaiming_normal_", "kaiming_uniform_", "uniform_", "normal_"):
-        monkeypatch.setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
-
-
-def assert_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float = 1e-4, atol: float = 1e-5) -> None:
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    difference = (actual - expected).abs().max().item()
-    assert torch.allclose(actual, expected, rtol=rtol, atol=atol), f"max abs difference {difference}"
+from fuse_dl_nets_support import assert_close
 
 
 def _attention_by_hand(attention: nn.Module, x: torch.Tensor, heads: int, dim_head: int) -> torch.Tensor:

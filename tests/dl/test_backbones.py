@@ -5,7 +5,7 @@ local-weights helpers of fuse.dl._weights."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,16 +24,7 @@ from fuse.dl import (
     ViT,
 )
 from fuse.dl._weights import adapt_first_conv, load_state_dict_checked, read_state_dict
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # tiny tensors: one thread avoids the cost of intra-op threads, which is large on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+from fuse_dl_nets_support import assert_close
 
 # name -> (builder, input shape, expected output shape); tiny configurations, so that each test takes little time
 CASES: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], tuple[int, ...]]] = {
@@ -68,13 +59,6 @@ CASES: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], tuple[int, ...]
         (2, 7, 16),
     ),
 }
-
-
-def assert_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float = 1e-5, atol: float = 1e-6) -> None:
-    """``torch.testing.assert_close`` takes seconds on its first call (it imports much): a plain allclose."""
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    difference = (actual - expected).abs().max().item() if actual.numel() else 0.0
-    assert torch.allclose(actual, expected, rtol=rtol, atol=atol), f"max abs difference {difference}"
 
 
 def _build(name: str, device: str = "cpu") -> tuple[nn.Module, torch.Tensor, tuple[int, ...]]:

@@ -36,14 +36,6 @@ def _trainer(tmp_path: Path, **kwargs: Any) -> pl.Trainer:
     return pl.Trainer(**arguments)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_learns_checkpoints_resumes_and_predicts(tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
     module = make_module(model_dir, save_model=True, save_arguments=True, model_builder=make_model)

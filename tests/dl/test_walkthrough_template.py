@@ -4,7 +4,6 @@ file and evaluates it (the AUC equals sklearn's on the saved predictions, and is
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -13,14 +12,6 @@ from sklearn.metrics import roc_auc_score
 
 from fuse.core import read_dataframe
 from fuse.dl.templates.walkthrough_template import main, make_paths
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize(

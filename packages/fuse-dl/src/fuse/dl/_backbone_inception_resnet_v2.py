@@ -30,7 +30,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from fuse.dl._weights import WeightsSource, adapt_first_conv, load_state_dict_checked, read_state_dict
+from fuse.dl._weights import WeightsSource, load_pretrained
 
 __all__ = ["BackboneInceptionResnetV2"]
 
@@ -313,16 +313,16 @@ class BackboneInceptionResnetV2(nn.Module):
         self._min_size = 27 if units <= 10 else 43 if units <= 31 else 75
 
         if weights is not None:
-            state_dict = adapt_first_conv(
-                read_state_dict(weights, what=what),
+            load_pretrained(
                 self,
+                weights,
                 weight_key="conv2d_1a.conv.weight",
                 replace_prefix="conv2d_1a.",
                 in_channels=input_channels_num,
                 sum_for_one_channel=False,
+                ignore_unexpected=self._cut_away,
                 what=what,
             )
-            load_state_dict_checked(self, state_dict, what=what, ignore_unexpected=self._cut_away)
 
     def _cut_away(self, key: str) -> bool:
         """Whether ``key`` belongs to a module of the whole network that this truncated network does not have."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fuse.dl._weights import WeightsSource, adapt_first_conv, load_state_dict_checked, read_state_dict
+from fuse.dl._weights import WeightsSource, init_like_torchvision, load_pretrained
 
 __all__ = ["BackboneResnet"]
 
@@ -134,24 +134,19 @@ class BackboneResnet(nn.Module):
             self.pool_layer = nn.AdaptiveAvgPool2d((1, 1))
         elif pool == "max":
             self.pool_layer = nn.AdaptiveMaxPool2d((1, 1))
-        for module in self.modules():  # torchvision's initialisation
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.constant_(module.weight, 1)
-                nn.init.constant_(module.bias, 0)
+        init_like_torchvision(self)
 
         if weights is not None:
-            state_dict = adapt_first_conv(
-                read_state_dict(weights, what=what),
+            load_pretrained(
                 self,
+                weights,
                 weight_key="conv1.weight",
                 replace_prefix="conv1.",
                 in_channels=in_channels,
                 sum_for_one_channel=True,
+                ignore_unexpected=lambda key: key.startswith("fc."),
                 what=what,
             )
-            load_state_dict_checked(self, state_dict, what=what, ignore_unexpected=lambda key: key.startswith("fc."))
 
     @property
     def out_channels(self) -> int:

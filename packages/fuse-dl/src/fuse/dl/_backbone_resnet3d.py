@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fuse.dl._weights import WeightsSource, adapt_first_conv, load_state_dict_checked, read_state_dict
+from fuse.dl._weights import WeightsSource, init_like_torchvision, load_pretrained
 
 __all__ = ["BackboneResnet3D"]
 
@@ -140,24 +140,19 @@ class BackboneResnet3D(nn.Module):
         self.out_dim = first_channel_dim * 8
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
         self._pool = pool
-        for module in self.modules():
-            if isinstance(module, nn.Conv3d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm3d):
-                nn.init.constant_(module.weight, 1)
-                nn.init.constant_(module.bias, 0)
+        init_like_torchvision(self)
 
         if weights is not None:
-            state_dict = adapt_first_conv(
-                read_state_dict(weights, what=what),
+            load_pretrained(
                 self,
+                weights,
                 weight_key="stem.0.weight",
                 replace_prefix="stem.",
                 in_channels=in_channels,
                 sum_for_one_channel=True,
+                ignore_unexpected=lambda key: key.startswith("fc."),
                 what=what,
             )
-            load_state_dict_checked(self, state_dict, what=what, ignore_unexpected=lambda key: key.startswith("fc."))
 
     @property
     def out_channels(self) -> int:

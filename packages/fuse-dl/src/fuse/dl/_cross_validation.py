@@ -19,9 +19,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fuse.core import Seed
 
@@ -156,15 +157,15 @@ def run_cross_validation(
     for rep in range(num_repetitions):
         jobs = []
         for fold in used:  # one process per fold: validation train/infer/eval, then test infer/eval
-            steps = (
-                (_train_step, train_func, train_params, folds[fold]),
-                (_infer_step, infer_func, infer_params, folds[fold]),
-                (_eval_step, eval_func, eval_params, folds[fold]),
-                (_infer_step, infer_func, infer_params, None),
-                (_eval_step, eval_func, eval_params, None),
+            steps: tuple[_Step, ...] = (
+                ("train", train_func, train_params, folds[fold]),
+                ("infer", infer_func, infer_params, folds[fold]),
+                ("eval", eval_func, eval_params, folds[fold]),
+                ("infer", infer_func, infer_params, None),
+                ("eval", eval_func, eval_params, None),
             )
-            arguments = (steps, fold, rep, deterministic_mode, dataset_func, dataset_params, paths)
-            jobs.append((f"fold {fold} of repetition {rep}", arguments))
+            job = _FoldJob(fold, rep, deterministic_mode, dataset_func, dataset_params, paths)
+            jobs.append((f"fold {fold} of repetition {rep}", (job, steps)))
         _run_processes(context, gpu_groups, jobs)
 
         test_root = Path(paths["inference_dir"]) / "test" / f"rep_{rep}"
@@ -285,20 +286,35 @@ def _schedule(
             free.append(group)
 
 
-def _fold_process(
-    steps: Sequence[tuple[Callable[..., None], Callable[..., Any], dict[str, Any], Any]],
-    fold: int,
-    rep: int,
-    deterministic_mode: bool,
-    dataset_func: Callable[..., Any],
-    dataset_params: dict[str, Any],
-    paths: dict[str, str],
-) -> None:
-    """The body of one spawned process: seed, then each step (train / infer / eval) in turn; ``ids`` is the fold's
-    ``(train_ids, validation_ids)``, or ``None`` for the test set."""
-    Seed.set_seed(rep, deterministic_mode=deterministic_mode)
+@dataclass(frozen=True)
+class _FoldJob:
+    """What one spawned fold process needs (pickled to it): the fold, the repetition and the shared settings."""
+
+    fold: int
+    rep: int
+    deterministic_mode: bool
+    dataset_func: Callable[..., Any]
+    dataset_params: dict[str, Any]
+    paths: dict[str, str]
+
+
+# (step, the user's function for it, its params, the fold's (train_ids, validation_ids) or None for the test set)
+_Step = tuple[Literal["train", "infer", "eval"], Callable[..., Any], dict[str, Any], Any]
+
+
+def _fold_process(job: _FoldJob, steps: Sequence[_Step]) -> None:
+    """The body of one spawned process: seed, then each step (train / infer / eval) in turn."""
+    Seed.set_seed(job.rep, deterministic_mode=job.deterministic_mode)
     for step, func, params, ids in steps:
-        step(ids, fold, rep, dataset_func, dataset_params, paths, func, params)
+        fold_paths = _fold_paths(job.paths, ids, job.fold, job.rep)
+        if step == "eval":
+            func(paths=fold_paths, eval_params=params)
+            continue
+        train_dataset, dataset = job.dataset_func(train_val_sample_ids=ids, paths=fold_paths, params=job.dataset_params)
+        if step == "train":
+            func(train_dataset=train_dataset, validation_dataset=dataset, paths=fold_paths, train_params=params)
+        else:
+            func(dataset=dataset, paths=fold_paths, infer_params=params)
 
 
 def _fold_paths(paths: Mapping[str, str], ids: Any, fold: int, rep: int) -> dict[str, str]:
@@ -310,46 +326,3 @@ def _fold_paths(paths: Mapping[str, str], ids: Any, fold: int, rep: int) -> dict
     fold_paths["inference_dir"] = os.path.join(paths["inference_dir"], split, f"rep_{rep}", str(fold))
     fold_paths["eval_dir"] = os.path.join(paths["eval_dir"], split, f"rep_{rep}", str(fold))
     return fold_paths
-
-
-def _train_step(
-    ids: Any,
-    fold: int,
-    rep: int,
-    dataset_func: Callable[..., Any],
-    dataset_params: dict[str, Any],
-    paths: dict[str, str],
-    func: Callable[..., Any],
-    params: dict[str, Any],
-) -> None:
-    fold_paths = _fold_paths(paths, ids, fold, rep)
-    train_dataset, validation_dataset = dataset_func(train_val_sample_ids=ids, paths=fold_paths, params=dataset_params)
-    func(train_dataset=train_dataset, validation_dataset=validation_dataset, paths=fold_paths, train_params=params)
-
-
-def _infer_step(
-    ids: Any,
-    fold: int,
-    rep: int,
-    dataset_func: Callable[..., Any],
-    dataset_params: dict[str, Any],
-    paths: dict[str, str],
-    func: Callable[..., Any],
-    params: dict[str, Any],
-) -> None:
-    fold_paths = _fold_paths(paths, ids, fold, rep)
-    _, dataset = dataset_func(train_val_sample_ids=ids, paths=fold_paths, params=dataset_params)
-    func(dataset=dataset, paths=fold_paths, infer_params=params)
-
-
-def _eval_step(
-    ids: Any,
-    fold: int,
-    rep: int,
-    dataset_func: Callable[..., Any],
-    dataset_params: dict[str, Any],
-    paths: dict[str, str],
-    func: Callable[..., Any],
-    params: dict[str, Any],
-) -> None:
-    func(paths=_fold_paths(paths, ids, fold, rep), eval_params=params)

@@ -292,7 +292,57 @@ class HeadDenseSegmentation(nn.Module):
         return batch_dict
 
 
-class Head1D(nn.Module):
+class _VectorHead(nn.Module):
+    """What :class:`Head1D` and :class:`Head3D` share: the checked inputs, the ``append_features`` MLP and the
+    output keys."""
+
+    def _set_inputs(
+        self,
+        who: str,
+        head_name: str,
+        mode: str | None,
+        conv_inputs: Sequence[tuple[str, int]] | None,
+        append_features: Sequence[tuple[str, int]] | None,
+        append_layers_description: Sequence[int],
+        append_dropout_rate: float,
+    ) -> None:
+        """Check and keep the inputs; ``features_size`` becomes the classifier's input size."""
+        _check_mode(mode, who)
+        _check_rate(append_dropout_rate, "append_dropout_rate", who)
+        self._who = who
+        self.head_name = head_name
+        self.mode = mode
+        self.conv_inputs = _keys_and_sizes(conv_inputs, "conv_inputs", who)
+        self.append_features = _keys_and_sizes(append_features, "append_features", who)
+        if not self.conv_inputs and not self.append_features:
+            raise ValueError(f"{who}: give conv_inputs, append_features or both; both are empty")
+        self.features_size = sum(size for _, size in self.conv_inputs or ())
+        self.append_features_module: nn.Module | None = None
+        if self.append_features:
+            in_size = sum(size for _, size in self.append_features)
+            self.append_features_module, out_size = _vector_module(
+                in_size, append_layers_description, append_dropout_rate
+            )
+            self.features_size += out_size
+
+    def _appended(self, batch_dict: NDict) -> torch.Tensor | None:
+        """The ``append_features`` vectors through their MLP, ``[B, n]``; None without them."""
+        if not self.append_features or self.append_features_module is None:
+            return None
+        appended = _read_vectors(batch_dict, self.append_features, "append_features", self._who, _param_dtype(self))
+        result: torch.Tensor = self.append_features_module(appended)
+        return result
+
+    def _write_outputs(self, batch_dict: NDict, result: torch.Tensor, regression_output: torch.Tensor) -> NDict:
+        if self.mode == "regression":
+            batch_dict["model.output." + self.head_name] = regression_output
+        else:
+            batch_dict["model.logits." + self.head_name] = result
+            batch_dict["model.output." + self.head_name] = F.softmax(result, dim=1)
+        return batch_dict
+
+
+class Head1D(_VectorHead):
     """Head over per-sample feature vectors: concatenated inputs, then an MLP.
 
     ``forward(batch_dict)`` concatenates the ``conv_inputs`` vectors (``[B, n]`` each) and the ``append_features``
@@ -333,24 +383,15 @@ class Head1D(nn.Module):
         dropout_rate: float = 0.1,
     ) -> None:
         super().__init__()
-        who = f"Head1D {head_name!r}"
-        _check_mode(mode, who)
-        _check_rate(append_dropout_rate, "append_dropout_rate", who)
-        self._who = who
-        self.head_name = head_name
-        self.mode = mode
-        self.conv_inputs = _keys_and_sizes(conv_inputs, "conv_inputs", who)
-        self.append_features = _keys_and_sizes(append_features, "append_features", who)
-        if not self.conv_inputs and not self.append_features:
-            raise ValueError(f"{who}: give conv_inputs, append_features or both; both are empty")
-        self.features_size = sum(size for _, size in self.conv_inputs or ())
-        self.append_features_module: nn.Module | None = None
-        if self.append_features:
-            in_size = sum(size for _, size in self.append_features)
-            self.append_features_module, out_size = _vector_module(
-                in_size, append_layers_description, append_dropout_rate
-            )
-            self.features_size += out_size
+        self._set_inputs(
+            f"Head1D {head_name!r}",
+            head_name,
+            mode,
+            conv_inputs,
+            append_features,
+            append_layers_description,
+            append_dropout_rate,
+        )
         self.head_module = ClassifierMLP(
             in_ch=self.features_size,
             num_classes=num_outputs,
@@ -360,23 +401,17 @@ class Head1D(nn.Module):
 
     def forward(self, batch_dict: NDict) -> NDict:
         """Write the head's outputs (see the class docstring) into ``batch_dict``."""
-        dtype = _param_dtype(self)
         parts = []
         if self.conv_inputs:
-            parts.append(_read_vectors(batch_dict, self.conv_inputs, "conv_inputs", self._who, dtype))
-        if self.append_features and self.append_features_module is not None:
-            appended = _read_vectors(batch_dict, self.append_features, "append_features", self._who, dtype)
-            parts.append(self.append_features_module(appended))
+            parts.append(_read_vectors(batch_dict, self.conv_inputs, "conv_inputs", self._who, _param_dtype(self)))
+        appended = self._appended(batch_dict)
+        if appended is not None:
+            parts.append(appended)
         result = self.head_module(torch.cat(parts, dim=1))
-        if self.mode == "regression":
-            batch_dict["model.output." + self.head_name] = result.squeeze(dim=1)
-        else:
-            batch_dict["model.logits." + self.head_name] = result
-            batch_dict["model.output." + self.head_name] = F.softmax(result, dim=1)
-        return batch_dict
+        return self._write_outputs(batch_dict, result, regression_output=result.squeeze(dim=1))
 
 
-class Head3D(nn.Module):
+class Head3D(_VectorHead):
     """Head over 3-D feature maps: global max pooling, dropout, optional appended vectors, then a 1x1x1-conv MLP.
 
     ``forward(batch_dict)`` concatenates the ``conv_inputs`` maps (``[B, C, D, H, W]``) on channels, max-pools
@@ -423,28 +458,19 @@ class Head3D(nn.Module):
         fused_dropout_rate: float = 0.0,
     ) -> None:
         super().__init__()
-        who = f"Head3D {head_name!r}"
-        _check_mode(mode, who)
-        _check_rate(dropout_rate, "dropout_rate", who)
-        _check_rate(append_dropout_rate, "append_dropout_rate", who)
-        self._who = who
-        self.head_name = head_name
-        self.mode = mode
-        self.conv_inputs = _keys_and_sizes(conv_inputs, "conv_inputs", who)
-        self.append_features = _keys_and_sizes(append_features, "append_features", who)
-        if not self.conv_inputs and not self.append_features:
-            raise ValueError(f"{who}: give conv_inputs, append_features or both; both are empty")
+        _check_rate(dropout_rate, "dropout_rate", f"Head3D {head_name!r}")
+        self._set_inputs(
+            f"Head3D {head_name!r}",
+            head_name,
+            mode,
+            conv_inputs,
+            append_features,
+            append_layers_description,
+            append_dropout_rate,
+        )
         self.dropout_rate = dropout_rate
         self.num_outputs = num_outputs
         self.gmp = nn.AdaptiveMaxPool3d(output_size=1)
-        self.features_size = sum(channels for _, channels in self.conv_inputs or ())
-        self.append_features_module: nn.Module | None = None
-        if self.append_features:
-            in_size = sum(size for _, size in self.append_features)
-            self.append_features_module, out_size = _vector_module(
-                in_size, append_layers_description, append_dropout_rate
-            )
-            self.features_size += out_size
         self.conv_classifier_3d = ClassifierFCN3D(
             self.features_size, self.num_outputs, layers_description, fused_dropout_rate
         )
@@ -456,14 +482,8 @@ class Head3D(nn.Module):
         if self.conv_inputs:
             maps = _read_maps(batch_dict, self.conv_inputs, "conv_inputs", self._who, ndim=5)
             parts.append(self.do(self.gmp(torch.cat(maps, dim=1))))  # [B, C, 1, 1, 1]
-        if self.append_features and self.append_features_module is not None:
-            appended = _read_vectors(batch_dict, self.append_features, "append_features", self._who, _param_dtype(self))
-            appended = self.append_features_module(appended)
+        appended = self._appended(batch_dict)
+        if appended is not None:
             parts.append(appended.reshape(*appended.shape, 1, 1, 1))
         logits = self.conv_classifier_3d(torch.cat(parts, dim=1)).flatten(1)  # [B, num_outputs]
-        if self.mode == "regression":
-            batch_dict["model.output." + self.head_name] = logits
-        else:
-            batch_dict["model.logits." + self.head_name] = logits
-            batch_dict["model.output." + self.head_name] = F.softmax(logits, dim=1)
-        return batch_dict
+        return self._write_outputs(batch_dict, logits, regression_output=logits)

@@ -65,6 +65,8 @@ class ClassifierFCN(nn.Module):
     torch.Size([2, 3, 5, 5])
     """
 
+    _conv: Callable[..., nn.Module] = nn.Conv2d  # ClassifierFCN3D: nn.Conv3d
+
     def __init__(
         self,
         in_ch: int,
@@ -73,9 +75,10 @@ class ClassifierFCN(nn.Module):
         dropout_rate: float | None = 0.1,
     ) -> None:
         super().__init__()
+        conv = self._conv
         self.classifier = _build_stack(
-            "ClassifierFCN",
-            lambda i, o, _final: nn.Conv2d(i, o, kernel_size=1, stride=1),
+            type(self).__name__,
+            lambda i, o, _final: conv(i, o, kernel_size=1, stride=1),
             in_ch,
             num_classes,
             layers_description,
@@ -83,12 +86,12 @@ class ClassifierFCN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the stack to ``x`` of shape ``[B, in_ch, H, W]``."""
+        """Apply the stack to ``x`` of shape ``[B, in_ch, H, W]`` (``[B, in_ch, D, H, W]`` for the 3-D one)."""
         result: torch.Tensor = self.classifier(x)
         return result
 
 
-class ClassifierFCN3D(nn.Module):
+class ClassifierFCN3D(ClassifierFCN):
     """:class:`ClassifierFCN` with ``Conv3d`` 1x1x1 layers: ``[B, in_ch, D, H, W]`` -> ``[B, num_classes, D, H, W]``.
 
     :param in_ch: input channels.
@@ -101,27 +104,7 @@ class ClassifierFCN3D(nn.Module):
     torch.Size([2, 2, 1, 1, 1])
     """
 
-    def __init__(
-        self,
-        in_ch: int,
-        num_classes: int | None,
-        layers_description: Sequence[int] = (256,),
-        dropout_rate: float | None = 0.1,
-    ) -> None:
-        super().__init__()
-        self.classifier = _build_stack(
-            "ClassifierFCN3D",
-            lambda i, o, _final: nn.Conv3d(i, o, kernel_size=1, stride=1),
-            in_ch,
-            num_classes,
-            layers_description,
-            dropout_rate,
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the stack to ``x`` of shape ``[B, in_ch, D, H, W]``."""
-        result: torch.Tensor = self.classifier(x)
-        return result
+    _conv = nn.Conv3d
 
 
 class ClassifierMLP(nn.Module):

@@ -17,7 +17,14 @@ from typing import TypeAlias
 import torch
 from torch import nn
 
-__all__ = ["WeightsSource", "read_state_dict", "load_state_dict_checked", "adapt_first_conv"]
+__all__ = [
+    "WeightsSource",
+    "adapt_first_conv",
+    "init_like_torchvision",
+    "load_pretrained",
+    "load_state_dict_checked",
+    "read_state_dict",
+]
 
 WeightsSource: TypeAlias = str | os.PathLike[str] | Mapping[str, torch.Tensor]
 """A path to a ``torch.save``-d state dict, or a state dict (``{parameter or buffer name: tensor}``)."""
@@ -178,3 +185,54 @@ def load_state_dict_checked(
     if problems:
         raise ValueError(f"{what}: the weights do not match the network: {'; '.join(problems)}")
     module.load_state_dict({key: value for key, value in state_dict.items() if key in expected}, strict=False)
+
+
+def load_pretrained(
+    module: nn.Module,
+    weights: WeightsSource,
+    *,
+    weight_key: str,
+    replace_prefix: str,
+    in_channels: int,
+    sum_for_one_channel: bool,
+    ignore_unexpected: Callable[[str], bool],
+    what: str = "weights",
+) -> None:
+    """Read ``weights`` (:func:`read_state_dict`), fit its first convolution to ``in_channels``
+    (:func:`adapt_first_conv`, which ``weight_key`` and ``replace_prefix`` are for) and load it into ``module``
+    (:func:`load_state_dict_checked`, skipping the unexpected keys ``ignore_unexpected`` accepts).
+
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1, bias=False))
+    >>> load_pretrained(net, {"0.weight": torch.ones(2, 3, 1, 1)}, weight_key="0.weight", replace_prefix="0.",
+    ...                 in_channels=1, sum_for_one_channel=True, ignore_unexpected=lambda key: False)
+    >>> net[0].weight.flatten().tolist()
+    [3.0, 3.0]
+    """
+    state_dict = adapt_first_conv(
+        read_state_dict(weights, what=what),
+        module,
+        weight_key=weight_key,
+        replace_prefix=replace_prefix,
+        in_channels=in_channels,
+        sum_for_one_channel=sum_for_one_channel,
+        what=what,
+    )
+    load_state_dict_checked(module, state_dict, what=what, ignore_unexpected=ignore_unexpected)
+
+
+def init_like_torchvision(module: nn.Module) -> None:
+    """torchvision's ResNet initialisation: Kaiming-normal (fan-out, ReLU) convolutions, batch norms at 1 and 0.
+
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Conv3d(1, 2, 3), torch.nn.BatchNorm3d(2))
+    >>> init_like_torchvision(net)
+    >>> net[1].weight.tolist(), net[1].bias.tolist()
+    ([1.0, 1.0], [0.0, 0.0])
+    """
+    for child in module.modules():
+        if isinstance(child, (nn.Conv2d, nn.Conv3d)):
+            nn.init.kaiming_normal_(child.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(child, (nn.BatchNorm2d, nn.BatchNorm3d)):
+            nn.init.constant_(child.weight, 1)
+            nn.init.constant_(child.bias, 0)

@@ -127,6 +127,19 @@ def _restore(result: torch.Tensor, like: Image) -> Image:
     return result.to(dtype=like.dtype)
 
 
+def _put_back(part: torch.Tensor, tensor: torch.Tensor, selected: list[int] | None, image: Image) -> Image:
+    """The transformed channels ``part`` written over the ``selected`` channels of ``tensor`` (all when None), as
+    the kind, dtype and 2-D/3-D layout of the input ``image``."""
+    if selected is None:
+        result = part
+    else:
+        result = tensor.clone()
+        result[selected] = part
+    if image.ndim == 2:
+        result = result.squeeze(0)
+    return _restore(result, image)
+
+
 def _number(op: object, name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{type(op).__name__}: {name} must be a finite number, got {value!r}")
@@ -273,14 +286,7 @@ class OpAugAffine2D(OpBase):
             part = _warp_2d(part, _forward_affine(rotate, shift, scale, shear_xy), mode)
         if flip_dims:
             part = torch.flip(part, flip_dims)
-        if selected is None:
-            result = part
-        else:
-            result = tensor.clone()
-            result[selected] = part
-        if image.ndim == 2:
-            result = result.squeeze(0)
-        sample_dict[key] = _restore(result, image)
+        sample_dict[key] = _put_back(part, tensor, selected, image)
         return sample_dict
 
 
@@ -345,14 +351,7 @@ class OpAugCropAndResize2D(OpBase):
         left = round((part.shape[-1] - crop_shape[1]) / 2.0)
         part = part[:, top : top + crop_shape[0], left : left + crop_shape[1]]
         part = F.interpolate(part.unsqueeze(0), size=(height, width), mode="bilinear", antialias=True)[0]
-        if selected is None:
-            result = part
-        else:
-            result = tensor.clone()
-            result[selected] = part
-        if image.ndim == 2:
-            result = result.squeeze(0)
-        sample_dict[key] = _restore(result, image)
+        sample_dict[key] = _put_back(part, tensor, selected, image)
         return sample_dict
 
 

@@ -74,6 +74,15 @@ def test_atomic_writer_gives_normal_permissions(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(tmp_path / "p.txt").st_mode) == 0o644  # not mkstemp's 0o600
 
 
+def test_atomic_writer_names_the_missing_folder_not_its_temporary(tmp_path: Path) -> None:
+    writer = AtomicFileWriter(tmp_path / "no_such_folder" / "results.gz", "wb")
+    with pytest.raises(
+        FileNotFoundError, match=r"cannot write .*results\.gz.*no_such_folder.* does not exist"
+    ) as error:
+        writer.__enter__()
+    assert ".tmp" not in str(error.value)
+
+
 def test_atomic_writer_rejects_bad_mode(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="mode"):
         AtomicFileWriter(tmp_path / "x", "a")

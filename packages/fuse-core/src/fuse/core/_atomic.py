@@ -59,7 +59,12 @@ class AtomicFileWriter:
         directory, name = os.path.split(os.path.abspath(self.path))
         temp_path = os.path.join(directory, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
         # O_EXCL: never clobber another writer's temporary; 0o666 & umask: the final file gets normal permissions
-        os.close(os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        try:
+            os.close(os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"cannot write {self.path!r}: its folder {directory!r} does not exist; create it first"
+            ) from None
         self._temp_path = temp_path
         opener = compressor_for(self.path) if self.compress else open
         if "b" in self.mode:

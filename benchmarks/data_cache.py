@@ -29,6 +29,7 @@ import torch
 
 from fuse.core import NDict
 from fuse.data import CollateDefault, DatasetDefault, OpBase, OpToTensor, PipelineDefault, SamplesCacher
+from section import Ratio, Section
 
 N_SAMPLES = 400
 SHAPE = (32, 64, 64)
@@ -84,7 +85,7 @@ def _best(runs: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
     return best
 
 
-def run() -> str:
+def run() -> Section:
     threads = torch.get_num_threads()
     torch.set_num_threads(
         1
@@ -95,7 +96,7 @@ def run() -> str:
         torch.set_num_threads(threads)
 
 
-def _run() -> str:
+def _run() -> Section:
     ids = list(range(N_SAMPLES))
     static = PipelineDefault("static", [(OpMakeVolume(), {}), (OpZScore(), {})])
     dynamic = PipelineDefault("dynamic", [(OpToTensor(), {"key": ["data.input.img", "data.clinical"]})])
@@ -160,7 +161,12 @@ def _run() -> str:
     def row(label: str, seconds: float, ratio: str) -> str:
         return f"| {label} | {seconds:.3f} s | {seconds * per:.2f} ms | {ratio} |\n"
 
-    return (
+    ratios = [
+        Ratio("cache build / uncached epoch time", build_ratio, "x", target=TARGET_BUILD_RATIO),
+        Ratio("cached epoch / `np.load` floor time", epoch_ratio, "x", target=TARGET_EPOCH_RATIO),
+        Ratio("cache size on disk / array bytes", size_ratio, "x", target=TARGET_SIZE_RATIO),
+    ]
+    markdown = (
         "## fuse-data sample cache (`benchmarks/data_cache.py`)\n\n"
         f"{N_SAMPLES} samples of float32 {SHAPE} (512 KiB) + 8 floats + a label; static = generate + z-score, "
         f"dynamic = to tensors, DataLoader(batch_size={BATCH_SIZE}); warm page cache, one process, one torch thread.\n\n"
@@ -197,7 +203,8 @@ def _run() -> str:
         + f"\nSize on disk: {cache_bytes / 2**20:.1f} MiB for {raw_bytes / 2**20:.1f} MiB of arrays = "
         f"**{size_ratio:.3f}x** (target <= {TARGET_SIZE_RATIO}: {verdict(size_ratio, TARGET_SIZE_RATIO)}).\n"
     )
+    return Section(markdown, ratios)
 
 
 if __name__ == "__main__":
-    print(run())
+    print(run().markdown)

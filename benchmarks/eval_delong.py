@@ -16,6 +16,7 @@ import numpy as np
 from scipy import stats
 
 from fuse.eval import delong_test
+from section import Ratio, Section
 
 N = 100_000
 N_QUADRATIC = 4_000
@@ -89,7 +90,7 @@ def _max_difference(a: dict[str, float], b: dict[str, float]) -> float:
     return max(abs(a[key] - b[key]) for key in a)
 
 
-def run() -> str:
+def run() -> Section:
     big = _data(N)
     delong_test(*big)  # warm-up: imports, first-call allocations
     fast_time, result = _best_of(3, delong_test, *big)
@@ -107,7 +108,16 @@ def run() -> str:
     def verdict(ok: bool) -> str:
         return "met" if ok else "MISSED"
 
-    return "\n".join(
+    ratios = [
+        Ratio(f"DeLong, n = {N:,}: fuse-eval wall time", fast_time, "s", target=TARGET_SECONDS),
+        Ratio(f"DeLong, n = {N:,}: fuse-eval peak extra memory", fast_mb, "MB", target=TARGET_MB),
+        Ratio(
+            f"DeLong, n = {N_QUADRATIC:,}: FuseMedML O(m·n) / fuse-eval time",
+            quadratic_time / small_fast_time,
+            "x faster",
+        ),
+    ]
+    markdown = "\n".join(
         [
             "## DeLong's test of two paired AUCs (benchmarks/eval_delong.py)",
             "",
@@ -137,7 +147,8 @@ def run() -> str:
             "",
         ]
     )
+    return Section(markdown, ratios)
 
 
 if __name__ == "__main__":
-    print(run())
+    print(run().markdown)

@@ -10,6 +10,8 @@ import json
 import subprocess
 import sys
 
+from section import Ratio, Section
+
 # peak RSS from /proc/self/status (VmHWM): ru_maxrss is inherited from the parent across fork + exec on Linux, so
 # it would report this (large) benchmark process's peak instead of the child's
 _PROBE = """
@@ -39,13 +41,16 @@ def _measure(statement: str) -> dict[str, float]:
     return best
 
 
-def run() -> str:
+def run() -> Section:
     bare = _measure("pass")
     numpy_pandas = _measure("import numpy, pandas")
     fuse_eval = _measure("import fuse.eval")
     first_auc = _measure("import fuse.eval; fuse.eval.auc_roc([0.1, 0.8, 0.3], [0, 1, 1])")
     added_mb = (fuse_eval["max_rss_kb"] - bare["max_rss_kb"]) / 1024
-    return "\n".join(
+    ratios = [
+        Ratio("`import fuse.eval` / `import numpy, pandas` time", fuse_eval["seconds"] / numpy_pandas["seconds"], "x"),
+    ]
+    markdown = "\n".join(
         [
             "## `import fuse.eval` (benchmarks/eval_import.py)",
             "",
@@ -65,7 +70,8 @@ def run() -> str:
             "",
         ]
     )
+    return Section(markdown, ratios)
 
 
 if __name__ == "__main__":
-    print(run())
+    print(run().markdown)

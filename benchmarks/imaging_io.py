@@ -26,7 +26,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from fuse.core import NDict, create_initial_sample
-from fuse.imaging._image_loader import OpLoadImage
+from fuse.imaging import OpLoadImage
+from section import Ratio, Section
 
 NIFTI_SHAPE = (256, 256, 64)
 DICOM_SLICES = 100
@@ -113,7 +114,7 @@ def _best(runs: dict[str, Callable[[], Any]], rounds: int) -> dict[str, tuple[fl
     return {name: (wall[name], cpu[name]) for name in runs}
 
 
-def run() -> str:
+def run() -> Section:
     root = Path(tempfile.mkdtemp(prefix="fuse-bench-imaging-"))
     try:
         nifti = root / "volume.nii.gz"
@@ -144,7 +145,11 @@ def run() -> str:
     def row(label: str, times: tuple[float, float], ratio: str) -> str:
         return f"| {label} | {times[0] * 1e3:.1f} ms | {times[1] * 1e3:.1f} ms | {ratio} |\n"
 
-    return (
+    ratios = [
+        Ratio("`.nii.gz` load: `OpLoadImage` / nibabel `get_fdata()` CPU time", nifti_ratio, "x", target=TARGET_RATIO),
+        Ratio("DICOM series load: `OpLoadImage` / naive pydicom loop CPU time", dicom_ratio, "x", target=TARGET_RATIO),
+    ]
+    markdown = (
         "## fuse-imaging loader (`benchmarks/imaging_io.py`)\n\n"
         f"NIfTI: int16 {NIFTI_SHAPE} with scl_slope/scl_inter, gzip-compressed; DICOM: {DICOM_SLICES} slices of int16 "
         f"{DICOM_SHAPE}, one uncompressed file each, files in shuffled order; warm page cache, one process, best of "
@@ -169,7 +174,8 @@ def run() -> str:
             f"**{dicom_ratio:.2f}x** naive (target <= {TARGET_RATIO}: {verdict(dicom_ratio)})",
         )
     )
+    return Section(markdown, ratios)
 
 
 if __name__ == "__main__":
-    print(run())
+    print(run().markdown)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from fuse.core import NDict
+from section import Ratio, Section
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 FUSEMEDML = "fuse-med-ml==0.4.1"
@@ -223,10 +224,17 @@ def report(results: dict[str, dict[str, float]], note: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run() -> str:
+def run() -> Section:
     results, note = measure()
-    return report(results, note)
+    ratios = []
+    if "FuseMedML NDict" in results:
+        fuse, fusemedml = results["fuse NDict"], results["FuseMedML NDict"]
+        ratios = [
+            Ratio(f"NDict {op}: fuse / FuseMedML time", fuse[op] / fusemedml[op], "x (below 1: fuse faster)")
+            for op in ("get leaf", "set leaf", "build sample")
+        ]
+    return Section(report(results, note), ratios)
 
 
 if __name__ == "__main__":
-    print(run())
+    print(run().markdown)

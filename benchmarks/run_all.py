@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from section import Section, summary_table
+
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
     "ndict",
@@ -38,7 +40,7 @@ def machine() -> str:
 
 
 def main() -> None:
-    sections = []
+    sections: dict[str, Section] = {}
     for name in BENCHMARKS:
         spec = importlib.util.spec_from_file_location(f"benchmark_{name}", HERE / f"{name}.py")
         assert spec is not None
@@ -47,11 +49,15 @@ def main() -> None:
         spec.loader.exec_module(module)
         print(f"running {name} ...", file=sys.stderr)
         section = module.run()
-        print(section)
-        sections.append(section)
+        print(section.markdown)
+        sections[name] = section
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    header = f"# Benchmark results\n\nMeasured {date} on {machine()} by `nox -s bench`.\n\n"
-    (HERE / "RESULTS.md").write_text(header + "\n".join(sections))
+    header = (
+        f"# Benchmark results\n\nMeasured {date} on {machine()} by `nox -s bench`, every comparison side by side "
+        "in the same run. The headline ratios first; each benchmark's section below says how it measures.\n\n"
+    )
+    details = "\n".join(section.markdown for section in sections.values())
+    (HERE / "RESULTS.md").write_text(header + summary_table(sections) + "\n\n" + details)
     print(f"wrote {HERE / 'RESULTS.md'}", file=sys.stderr)
 
 

@@ -33,6 +33,7 @@ from fuse.core import NDict
 from fuse.data import CollateDefault, DatasetDefault, OpBase, OpToTensor, PipelineDefault
 from fuse.dl import LightningModuleDefault, LossDefault, ModelWrapSeqToDict
 from fuse.eval import MetricAUCROC
+from section import Ratio, Section
 
 NUM_FEATURES = 64
 HIDDEN = 256
@@ -187,7 +188,7 @@ def _fit(module: _FuseTimed | _Plain, batches: list[dict[str, Any]], root: Path)
     return NUM_BATCHES / (wall_end - wall_start), NUM_BATCHES / (cpu_end - cpu_start)
 
 
-def run() -> str:
+def run() -> Section:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -196,7 +197,7 @@ def run() -> str:
         torch.set_num_threads(threads)
 
 
-def _run() -> str:
+def _run() -> Section:
     import logging
     import warnings
 
@@ -228,7 +229,15 @@ def _run() -> str:
             f"{min(wall[name]):.1f} |\n"
         )
 
-    return (
+    ratios = [
+        Ratio(
+            "training step: fuse stack / plain LightningModule CPU time",
+            best_cpu["plain"] / best_cpu["fuse"],
+            "x",
+            target=1.0 + TARGET_OVERHEAD,
+        )
+    ]
+    markdown = (
         "## fuse-dl training step (`benchmarks/train_step.py`)\n\n"
         f"MLP {NUM_FEATURES}-{HIDDEN}-{HIDDEN}-2, Adam, {NUM_BATCHES} batches of {BATCH_SIZE} (collated by fuse-data "
         "once, in memory), one epoch per run, CPU, one torch thread, `logger=False`, `enable_checkpointing=False`; "
@@ -243,7 +252,8 @@ def _run() -> str:
         f"(target <= {TARGET_OVERHEAD * 100:.0f}%: {verdict}); median of the paired per-round ratios {paired * 100:+.1f}%, "
         f"wall-clock best against best {(best_wall['plain'] / best_wall['fuse'] - 1.0) * 100:+.1f}%.\n"
     )
+    return Section(markdown, ratios)
 
 
 if __name__ == "__main__":
-    print(run())
+    print(run().markdown)

@@ -20,7 +20,8 @@ def randomize_batch_norms(model: nn.Module) -> None:
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                assert module.running_mean is not None and module.running_var is not None, "needs running stats"
+                assert module.running_mean is not None, "needs running stats"
+                assert module.running_var is not None, "needs running stats"
                 n = module.num_features
                 module.running_mean.copy_(0.1 * torch.randn(n, generator=generator))
                 module.running_var.copy_(0.5 + torch.rand(n, generator=generator))

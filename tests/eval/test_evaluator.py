@@ -82,6 +82,10 @@ def test_iterable_of_samples_and_batch_modes(frame: pd.DataFrame) -> None:
         {"id": ["c", "d"], "pred": np.array([0.35, 0.8]), "target": np.array([1, 1])},
     ]
     assert EvaluatorDefault().eval(ids=None, data=batches, metrics=_auc(), batch_size=0)["metrics.auc"] == 0.75
+    with pytest.raises(TypeError, match=r"element 0 .* holds 2 ids under 'id': it is a batch.*batch_size=0"):
+        EvaluatorDefault().eval(ids=None, data=batches, metrics=_auc())  # batch_size forgotten
+    tuple_ids = [{"id": ("mnist", i), "pred": r["pred"], "target": r["target"]} for i, r in enumerate(records)]
+    assert EvaluatorDefault().eval(ids=None, data=tuple_ids, metrics=_auc())["metrics.auc"] == 0.75
     with pytest.raises(TypeError, match="iterable of sample dicts"):
         EvaluatorDefault().eval(ids=None, data=frame, metrics=_auc(), batch_size=2)
     with pytest.raises(KeyError, match="sample #0 has no 'case' key"):

@@ -147,7 +147,9 @@ def read_data(
             folds.append(fold_frame)
         frame = pd.concat(folds)
     elif isinstance(data, Iterable):
-        frame = _indexed(pd.DataFrame([dict(element) for element in data]), id_key, "the iterable of samples")
+        samples = [dict(element) for element in data]
+        _reject_batches(samples, id_key)
+        frame = _indexed(pd.DataFrame(samples), id_key, "the iterable of samples")
     else:
         raise TypeError(
             f"unsupported data of type {type(data).__name__}: give a file path, a DataFrame, a list of those (folds), "
@@ -166,6 +168,23 @@ def read_data(
     if len(duplicated):
         raise ValueError(f"{len(duplicated)} ids appear more than once in the data, e.g. {duplicated[:10].tolist()}")
     return frame
+
+
+def _reject_batches(samples: list[dict[Any, Any]], id_key: str) -> None:
+    """Batch dicts given as samples (``trainer.predict`` output, say) would become one row per batch: say so."""
+    for position, sample in enumerate(samples):
+        sample_id = sample.get(id_key)
+        if isinstance(sample_id, list):
+            count = len(sample_id)
+        elif getattr(sample_id, "ndim", 0) >= 1:  # an array or tensor of ids
+            count = int(np.shape(sample_id)[0])
+        else:  # one id (a tuple can be one sample's id)
+            continue
+        raise TypeError(
+            f"element {position} of the iterable of samples holds {count} ids under {id_key!r}: it is a "
+            "batch, not a sample. Pass batch_size=0 to evaluate an iterable of batch dicts (a DataLoader, the list "
+            "trainer.predict returns), or give a DataFrame (fuse.dl.convert_predictions_to_dataframe)"
+        )
 
 
 def _indexed(frame: pd.DataFrame, id_key: str, what: str) -> pd.DataFrame:

@@ -177,7 +177,7 @@ def _reject_batches(samples: list[dict[Any, Any]], id_key: str) -> None:
         if isinstance(sample_id, list):
             count = len(sample_id)
         elif getattr(sample_id, "ndim", 0) >= 1:  # an array or tensor of ids
-            count = int(np.shape(sample_id)[0])
+            count = int(getattr(sample_id, "shape", (0,))[0])
         else:  # one id (a tuple can be one sample's id)
             continue
         raise TypeError(

@@ -170,3 +170,11 @@ def test_train_metrics_take_repeated_samples_once_and_checkpointing_off_writes_n
     assert not [callback for callback in trainer.callbacks if isinstance(callback, ModelCheckpoint)]
     assert not list(model_dir.glob("*.ckpt"))
     assert (model_dir / "epoch_summary_validation.metrics.auc.txt").is_file()  # the summary stays
+
+
+def test_the_epoch_summary_can_be_written_without_printing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model_dir = tmp_path / "model"
+    module = make_module(model_dir, print_epoch_summary=False)
+    _trainer(tmp_path, max_epochs=2).fit(module, make_loader(TRAIN[:64], shuffle=True), make_loader(VALIDATION))
+    assert "Epoch summary" not in capsys.readouterr().out  # not printed ...
+    assert (model_dir / "epoch_summary_validation.metrics.auc.txt").read_text().count("Epoch summary") == 2  # written

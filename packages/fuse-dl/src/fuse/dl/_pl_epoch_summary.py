@@ -28,6 +28,7 @@ class ModelEpochSummary(Callback):
     :param filename: the file name (default as above).
     :param monitor: the logged value that decides the best epoch, e.g. ``"validation.metrics.auc"``.
     :param mode: ``"min"`` or ``"max"``.
+    :param print_table: also print the table after each epoch (rank zero); False: write the file only.
 
     >>> summary = ModelEpochSummary(dirpath=None, monitor="validation.losses.total_loss", mode="min")
     >>> summary.filename
@@ -40,6 +41,7 @@ class ModelEpochSummary(Callback):
         filename: str | None = None,
         monitor: str | None = None,
         mode: str = "min",
+        print_table: bool = True,
     ) -> None:
         super().__init__()
         if mode not in _MODES:
@@ -47,6 +49,7 @@ class ModelEpochSummary(Callback):
         self.dirpath = None if dirpath is None else Path(dirpath)
         self.monitor = monitor
         self.mode = mode
+        self.print_table = print_table
         if filename is None:
             filename = "epoch_summary.txt" if monitor is None else f"epoch_summary_{safe_file_name(monitor)}.txt"
         self.filename = filename
@@ -76,7 +79,8 @@ class ModelEpochSummary(Callback):
         if not trainer.is_global_zero:
             return
         table = self._table(epoch, current)
-        print(table)
+        if self.print_table:
+            print(table)
         if self.dirpath is not None:
             self.dirpath.mkdir(parents=True, exist_ok=True)
             with open(self.dirpath / self.filename, "a" if self._written else "w") as file:

@@ -51,11 +51,16 @@ def model_default_callbacks(
     model_dir: str | Path | None,
     best_epoch_source: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
     log_lr: bool = True,
+    print_epoch_summary: bool = True,
 ) -> list[Callback]:
     """The callbacks every fuse training gets: for each ``best_epoch_source`` (``ModelCheckpoint`` keyword
     arguments, at least ``monitor``; ``mode`` defaults to Lightning's ``"min"``) a checkpoint of the best epoch
     (``best_epoch.ckpt``; ``best_epoch_<monitor>.ckpt`` when there are several sources) and a
-    :class:`ModelEpochSummary`; always ``last.ckpt``; and a ``LearningRateMonitor`` when ``log_lr``.
+    :class:`ModelEpochSummary` (its table printed too when ``print_epoch_summary``); always ``last.ckpt`` (its own
+    ``ModelCheckpoint``: Lightning's ``save_last`` copies only epochs that another checkpoint saved, so it would not
+    resume from the last epoch); and a ``LearningRateMonitor`` when ``log_lr``. With two checkpoint callbacks,
+    Lightning warns that ``ckpt_path="best"`` means the first one's (the best epoch's): to avoid the warning, pass
+    ``trainer.checkpoint_callback.best_model_path``.
 
     >>> callbacks = model_default_callbacks("/tmp/model", {"monitor": "validation.metrics.auc", "mode": "max"})
     >>> [type(c).__name__ for c in callbacks]
@@ -84,7 +89,12 @@ def model_default_callbacks(
         arguments.setdefault("save_last", False)
         callbacks.append(ModelCheckpoint(**arguments))
         callbacks.append(
-            ModelEpochSummary(dirpath=arguments["dirpath"], monitor=source["monitor"], mode=source.get("mode", "min"))
+            ModelEpochSummary(
+                dirpath=arguments["dirpath"],
+                monitor=source["monitor"],
+                mode=source.get("mode", "min"),
+                print_table=print_epoch_summary,
+            )
         )
     callbacks.append(ModelCheckpoint(dirpath=dirpath, save_last=True, save_top_k=0))
     if log_lr:

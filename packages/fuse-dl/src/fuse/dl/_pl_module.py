@@ -70,6 +70,8 @@ class LightningModuleDefault(pl.LightningModule):
         epoch, so that loggers plot per epoch).
     :param model_builder: with ``save_model``: the importable class or function that rebuilds the model.
     :param model_builder_kwargs: its keyword arguments (JSON-serialisable).
+    :param print_epoch_summary: print the epoch summary table after each epoch (it is written to ``model_dir``
+        either way).
 
     >>> import torch.nn.functional as F
     >>> class Linear(torch.nn.Module):
@@ -110,6 +112,7 @@ class LightningModuleDefault(pl.LightningModule):
         log_unit: str | None = None,
         model_builder: Callable[..., torch.nn.Module] | None = None,
         model_builder_kwargs: Mapping[str, Any] | None = None,
+        print_epoch_summary: bool = True,
     ) -> None:
         super().__init__()
         if log_unit not in _LOG_UNITS:
@@ -130,6 +133,7 @@ class LightningModuleDefault(pl.LightningModule):
         self._optimizers_and_lr_schs = optimizers_and_lr_schs
         self._callbacks = list(callbacks or [])
         self._best_epoch_source = best_epoch_source
+        self._print_epoch_summary = print_epoch_summary
         self._save_model = save_model
         self._model_builder = model_builder
         self._model_builder_kwargs = dict(model_builder_kwargs or {})
@@ -160,7 +164,9 @@ class LightningModuleDefault(pl.LightningModule):
         built with ``enable_checkpointing=False`` (each one costs a hook call per step)."""
         trainer = self._trainer
         has_logger = bool(getattr(trainer, "loggers", None))
-        defaults = model_default_callbacks(self._model_dir, self._best_epoch_source, log_lr=has_logger)
+        defaults = model_default_callbacks(
+            self._model_dir, self._best_epoch_source, log_lr=has_logger, print_epoch_summary=self._print_epoch_summary
+        )
         if trainer is not None and not trainer.checkpoint_callbacks:
             defaults = [callback for callback in defaults if not isinstance(callback, ModelCheckpoint)]
         return [*self._callbacks, *defaults]

@@ -170,8 +170,8 @@ def run_train(paths: dict[str, str], params: dict[str, Any]) -> None:
             pred="model.logits.classification", target="data.label", callable=F.cross_entropy, weight=1.0
         )
     }
-    # No train_metrics: the balanced sampler repeats samples within an epoch, and fuse-eval metrics refuse duplicated
-    # sample ids; with a plain shuffled DataLoader, train_metrics={"auc": MetricAUCROC(...)} works.
+    # train metrics count a sample the balanced sampler repeats within an epoch once
+    train_metrics = {"auc": MetricAUCROC(pred="model.output.classification", target="data.label")}
     validation_metrics = {
         "auc": MetricAUCROC(pred="model.output.classification", target="data.label"),
         "confusion": MetricConfusion(
@@ -191,6 +191,7 @@ def run_train(paths: dict[str, str], params: dict[str, Any]) -> None:
         model_dir=paths["model_dir"],
         model=model,
         losses=losses,
+        train_metrics=train_metrics,
         validation_metrics=validation_metrics,
         best_epoch_source={"monitor": "validation.metrics.auc", "mode": "max"},
         optimizers_and_lr_schs=optimizers_and_lr_schs,

@@ -6,7 +6,7 @@
 - ``tests_cuda`` (opt-in): ``cuda``-marked tests in the current interpreter, installing nothing.
 - ``lint``, ``types``, ``wheels``: ruff + import contracts; mypy and the integration tests (all five packages
   in one venv; ``nox -t integration``); built-distribution checks.
-- ``bench`` (opt-in): side-by-side benchmarks -> benchmarks/RESULTS.md. ``demo``: the runnable tour.
+- ``bench`` (opt-in): side-by-side benchmarks -> benchmarks/RESULTS.md. ``demo``: the main job (``python -m fuse.dl.demo``).
 - ``bump -- X.Y.Z`` (opt-in): set the version of all five packages and their sibling pins.
 """
 
@@ -262,9 +262,11 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=TORCH_PYTHON, default=False)
 def demo(session: nox.Session) -> None:
-    """Run the tour in examples/ against freshly installed packages."""
-    _install(session, _package_dir("core"))
-    session.run("python", "examples/core_tour.py")
+    """The main job, against freshly installed packages: ``python -m fuse.dl.demo`` trains and evaluates a
+    breast-cancer classifier end to end (arguments after ``--`` go to it, e.g. ``nox -s demo -- --out report``)."""
+    with _venv_discarded_after(session):
+        _install(session, *(_package_dir(pkg) for pkg in _with_dependencies("dl")), "matplotlib")
+        session.run("python", "-m", "fuse.dl.demo", *session.posargs)
 
 
 @nox.session(python=False, default=False)

@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
-import io
 import logging
 import sys
 import tempfile
@@ -266,6 +265,7 @@ def train(loaders: dict[str, DataLoader[Any]], model_dir: Path, epochs: int, ver
         validation_metrics={"auc": MetricAUCROC(pred=PRED, target=TARGET)},
         best_epoch_source={"monitor": "validation.metrics.auc", "mode": "max"},
         optimizers_and_lr_schs=lambda m: torch.optim.Adam(m.parameters(), lr=1e-3, weight_decay=1e-4),
+        print_epoch_summary=False,  # the best epoch against each epoch goes to model_dir/epoch_summary_*.txt
     )
     trainer = pl.Trainer(
         max_epochs=epochs,
@@ -277,10 +277,7 @@ def train(loaders: dict[str, DataLoader[Any]], model_dir: Path, epochs: int, ver
         enable_model_summary=verbose,
         num_sanity_val_steps=0,
     )
-    # After every epoch, the epoch summary (best epoch against the current one) is printed and written to model_dir;
-    # --quiet hides the printed copy.
-    with contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO()):
-        trainer.fit(module, loaders["train"], loaders["validation"])
+    trainer.fit(module, loaders["train"], loaders["validation"])
     return trainer, trainer.checkpoint_callback.best_model_path  # type: ignore[union-attr]
 
 

@@ -1,0 +1,1 @@
+../packages/fuse-dl/src/fuse/dl/demo.py

@@ -175,6 +175,13 @@ def test_train_metrics_take_repeated_samples_once_and_checkpointing_off_writes_n
 def test_the_epoch_summary_can_be_written_without_printing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model_dir = tmp_path / "model"
     module = make_module(model_dir, print_epoch_summary=False)
-    _trainer(tmp_path, max_epochs=2).fit(module, make_loader(TRAIN[:64], shuffle=True), make_loader(VALIDATION))
+    trainer = _trainer(tmp_path, max_epochs=2)
+    trainer.fit(module, make_loader(TRAIN[:64], shuffle=True), make_loader(VALIDATION))
     assert "Epoch summary" not in capsys.readouterr().out  # not printed ...
-    assert (model_dir / "epoch_summary_validation.metrics.auc.txt").read_text().count("Epoch summary") == 2  # written
+    text = (model_dir / "epoch_summary_validation.metrics.auc.txt").read_text()
+    assert text.count("Epoch summary") == 2  # ... but written
+    # each table holds its own epoch's training loss (logged by the module's epoch-end hook, which runs first)
+    first, last = text.split("Epoch summary")[1:]
+    assert "train.losses.ce" in first
+    (row,) = [line for line in last.splitlines() if line.startswith("train.losses.ce ")]
+    assert float(row.split("|")[2]) == pytest.approx(float(trainer.callback_metrics["train.losses.ce"]), abs=1e-4)

@@ -10,19 +10,23 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Checkpoint
 
 __all__ = ["ModelEpochSummary"]
 
 _MODES = ("min", "max")
 
 
-class ModelEpochSummary(Callback):
+class ModelEpochSummary(Checkpoint):  # a Checkpoint: Lightning runs it after the module's epoch-end hook
     """After every training epoch (validation included), compare ``monitor`` with its best value so far and write a
     table of every logged value at the best epoch and at the current one to ``<dirpath>/<filename>``
     (``epoch_summary_<monitor>.txt`` by default; ``epoch_summary.txt`` without a monitor, which keeps the latest
     epoch as "best"). The file is rewritten at the first summary of a run and appended afterwards; the best epoch
     survives a resume (callback state in the checkpoint). A NaN value is never best.
+
+    It is a Lightning ``Checkpoint`` callback (it saves no model): Lightning calls those after
+    ``LightningModule.on_train_epoch_end``, so the table holds the training losses and metrics that hook logs for
+    the same epoch (a plain ``Callback`` would see the previous epoch's).
 
     :param dirpath: where to write (``None``: print only).
     :param filename: the file name (default as above).

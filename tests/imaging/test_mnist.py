@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import http.server
 import struct
@@ -14,10 +13,12 @@ import numpy as np
 import pytest
 import torch
 
+from fuse.core import NDict
 from fuse.data import PipelineDefault
 from fuse.imaging import ChecksumMismatchError
 from fuse.imaging.datasets import MNIST, _mnist
 from fuse.imaging.datasets._mnist import OpReadMNIST, read_idx
+from fuse_mnist_idx import idx_bytes, write_split  # IDX written independently of read_idx (struct + raw bytes)
 
 N = 5
 
@@ -30,20 +31,6 @@ def _labels() -> np.ndarray:
     return np.array([5, 0, 4, 1, 9], dtype=np.uint8)
 
 
-def _idx_bytes(array: np.ndarray) -> bytes:
-    # written independently of read_idx: struct for the header, raw bytes for the data
-    return struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
-
-
-def _write_split(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray, compress: bool) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for stem, array in ((f"{prefix}-images-idx3-ubyte", images), (f"{prefix}-labels-idx1-ubyte", labels)):
-        if compress:
-            (folder / f"{stem}.gz").write_bytes(gzip.compress(_idx_bytes(array)))
-        else:
-            (folder / stem).write_bytes(_idx_bytes(array))
-
-
 def _expected(image: np.ndarray) -> np.ndarray:
     return (image.astype(np.float64) / 255.0 - 0.1307) / 0.3081
 
@@ -51,7 +38,7 @@ def _expected(image: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("compress", [True, False])
 def test_dataset_values_keys_and_ids(tmp_path: Path, compress: bool) -> None:
     images, labels = _images(), _labels()
-    _write_split(tmp_path / "MNIST" / "raw", "train", images, labels, compress)  # torchvision's layout
+    write_split(tmp_path / "MNIST" / "raw", "train", images, labels, compress)  # torchvision's layout
     ds = MNIST.dataset(tmp_path, train=True, download=False)
     assert len(ds) == N
     for i in range(N):
@@ -68,7 +55,7 @@ def test_dataset_values_keys_and_ids(tmp_path: Path, compress: bool) -> None:
 
 def test_test_split_in_flat_folder_and_subset(tmp_path: Path) -> None:
     images, labels = _images(seed=1), _labels()[::-1].copy()
-    _write_split(tmp_path, "t10k", images, labels, compress=False)
+    write_split(tmp_path, "t10k", images, labels, compress=False)
     assert MNIST.sample_ids(tmp_path, train=False) == [("mnist-test", i) for i in range(N)]
     ds = MNIST.dataset(tmp_path, train=False, sample_ids=[("mnist-test", 3), ("mnist-test", 1)], download=False)
     assert len(ds) == 2
@@ -78,14 +65,14 @@ def test_test_split_in_flat_folder_and_subset(tmp_path: Path) -> None:
 
 def test_read_idx_checks(tmp_path: Path) -> None:
     good = np.arange(6, dtype=np.uint8).reshape(2, 3)
-    (tmp_path / "ok").write_bytes(_idx_bytes(good))
+    (tmp_path / "ok").write_bytes(idx_bytes(good))
     np.testing.assert_array_equal(read_idx(tmp_path / "ok", expected_ndim=2), good)
     (tmp_path / "magic").write_bytes(b"\x1f\x8b\x08\x00" + bytes(10))
     with pytest.raises(ValueError, match=r"'.*magic' is not an IDX file: bad magic number '1f8b0800'"):
         read_idx(tmp_path / "magic")
     with pytest.raises(ValueError, match=r"2-d IDX array, expected 3-d"):
         read_idx(tmp_path / "ok", expected_ndim=3)
-    (tmp_path / "short").write_bytes(_idx_bytes(good)[:-1])
+    (tmp_path / "short").write_bytes(idx_bytes(good)[:-1])
     with pytest.raises(ValueError, match=r"has 17 bytes but its IDX header \(shape \(2, 3\), uint8\) needs 18"):
         read_idx(tmp_path / "short")
     big_endian_ints = np.array([1, -2, 70000], dtype=">i4")
@@ -99,14 +86,14 @@ def test_missing_files_and_bad_ids(tmp_path: Path) -> None:
         MNIST.dataset(tmp_path, download=False)
     with pytest.raises(ValueError, match="needs cache_dir"):
         MNIST.dataset(None, download=False)
-    _write_split(tmp_path, "train", _images(), _labels(), compress=True)
+    write_split(tmp_path, "train", _images(), _labels(), compress=True)
     ds = MNIST.dataset(tmp_path, sample_ids=[("mnist-train", N)], download=False)
     with pytest.raises(ValueError, match=r"sample id \('mnist-train', 5\) must be .* in \[0, 5\)"):
         ds[0]
 
 
 def test_mismatched_label_count(tmp_path: Path) -> None:
-    _write_split(tmp_path, "train", _images(), _labels()[:3], compress=False)
+    write_split(tmp_path, "train", _images(), _labels()[:3], compress=False)
     with pytest.raises(ValueError, match="same number of items"):
         MNIST.sample_ids(tmp_path)
 
@@ -122,8 +109,8 @@ def test_cache_identity_depends_on_arguments(tmp_path: Path) -> None:
 
 def test_download_from_local_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     served = tmp_path / "served"
-    _write_split(served, "train", _images(), _labels(), compress=True)
-    _write_split(served, "t10k", _images(seed=2), _labels(), compress=True)
+    write_split(served, "train", _images(), _labels(), compress=True)
+    write_split(served, "t10k", _images(seed=2), _labels(), compress=True)
     md5s = {p.name[:-3]: hashlib.md5(p.read_bytes()).hexdigest() for p in served.iterdir()}
     monkeypatch.setattr(_mnist, "_FILES", md5s)
     requests: list[str] = []
@@ -160,3 +147,15 @@ def test_download_from_local_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+def test_the_op_finds_the_files_once_and_again_when_they_move(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    images, labels = rng.integers(0, 256, (3, 28, 28), dtype=np.uint8), np.array([4, 1, 7], dtype=np.uint8)
+    written = write_split(tmp_path, "train", images, labels, compress=False)
+    op = OpReadMNIST(tmp_path, train=True)
+    assert op(NDict({"data.sample_id": ("mnist-train", 2)}))["data.label"] == 7
+    for path in written:  # replaced by gzipped files with other labels: found and read again, never stale
+        path.unlink()
+    write_split(tmp_path, "train", images, np.array([0, 0, 3], dtype=np.uint8), compress=True)
+    assert op(NDict({"data.sample_id": ("mnist-train", 2)}))["data.label"] == 3

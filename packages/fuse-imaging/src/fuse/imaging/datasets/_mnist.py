@@ -96,11 +96,19 @@ _ARRAYS: dict[tuple[str, int, int], tuple[npt.NDArray[np.uint8], npt.NDArray[np.
 _ARRAYS_LOCK = threading.Lock()
 
 
-def _load_split(data_dir: Path, train: bool) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
-    """The (images, labels) arrays of a split, read once per process (and again if the images file changes)."""
+def _resolved_split_files(data_dir: Path, train: bool) -> tuple[Path, Path]:
     images_path, labels_path = _split_files(data_dir, train)
+    return images_path.resolve(), labels_path.resolve()
+
+
+def _load_split(
+    data_dir: Path, train: bool, files: tuple[Path, Path] | None = None
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """The (images, labels) arrays of a split, read once per process (and again if the images file changes).
+    ``files``: the split's resolved ``(images, labels)`` paths when already found (finding them costs 8 checks)."""
+    images_path, labels_path = files if files is not None else _resolved_split_files(data_dir, train)
     stat = images_path.stat()
-    key = (str(images_path.resolve()), stat.st_mtime_ns, stat.st_size)
+    key = (str(images_path), stat.st_mtime_ns, stat.st_size)
     with _ARRAYS_LOCK:
         if key not in _ARRAYS:
             images = read_idx(images_path, expected_ndim=3)
@@ -134,12 +142,19 @@ class OpReadMNIST(OpBase):
         super().__init__()
         self._data_dir = Path(data_dir)
         self._train = train
+        self._files: tuple[Path, Path] | None = None  # found on the first call
 
     def __call__(self, sample_dict: NDict) -> NDict:
         """Write ``data.image`` and ``data.label`` of the item the sample id names."""
         sample_id = sample_value(sample_dict, "data.sample_id", self)
         index = sample_id[1] if isinstance(sample_id, tuple) and len(sample_id) == 2 else sample_id
-        images, labels = _load_split(self._data_dir, self._train)
+        if self._files is None:
+            self._files = _resolved_split_files(self._data_dir, self._train)
+        try:
+            images, labels = _load_split(self._data_dir, self._train, self._files)
+        except FileNotFoundError:  # moved or replaced (x.gz by x, say): find the files again
+            self._files = _resolved_split_files(self._data_dir, self._train)
+            images, labels = _load_split(self._data_dir, self._train, self._files)
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(images):
             raise ValueError(
                 f"OpReadMNIST: sample id {sample_id!r} must be (name, i) or i with i an int in [0, {len(images)})"

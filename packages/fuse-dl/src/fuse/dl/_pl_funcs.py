@@ -15,6 +15,13 @@ A custom module uses them like this (the MNIST "custom LightningModule" example 
         epoch_end_compute_and_log_losses(self, "train", self.train_step_losses)
         epoch_end_compute_and_log_metrics(self, "train", self.train_metrics)
         self.train_step_losses = []
+
+    def setup(self, stage):  # what LightningModuleDefault.setup does
+        gather = all_gather_columns if self.trainer.world_size > 1 else None
+        for metric in [*self.train_metrics.values(), *self.validation_metrics.values()]:
+            # a balanced BatchSamplerDefault repeats samples within an epoch, and the DistributedSampler pads
+            # ranks with repeats: count each sample once (a metric refuses duplicated ids otherwise)
+            metric.set_distributed_gather(gather, drop_repeated_ids=True)
 """
 
 from __future__ import annotations

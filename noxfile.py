@@ -199,7 +199,16 @@ def types(session: nox.Session) -> None:
         _install(session, *TYPE_TOOLS, *TEST_TOOLS, *("-e" + _package_dir(pkg) for pkg in PACKAGES))
         session.run("mypy", *(str(d) for d in SRC_DIRS))
         session.run("mypy", "noxfile.py", "scripts", "benchmarks", "tests/support")
+        for example in _examples():  # one run each: example folders have modules of the same name
+            folder = example if example.is_dir() else example.parent
+            session.run("mypy", str(example.relative_to(ROOT)), env={"MYPYPATH": str(folder)})
         session.run("pytest", "tests/integration", "-m", "not cuda", *session.posargs)
+
+
+def _examples() -> list[Path]:
+    """Each folder of examples/ and each script directly in it (not hello_world.py, a link to fuse.dl.demo)."""
+    entries = sorted((ROOT / "examples").iterdir())
+    return [e for e in entries if (e.is_dir() or e.suffix == ".py") and not e.is_symlink()]
 
 
 @nox.session(python=TORCH_PYTHON)

@@ -57,7 +57,7 @@ def main() -> None:
     print("3. Build samples in worker processes (a failure would name its case id)")
     case_ids = [f"case_{i:03d}" for i in range(8)]
     samples = run_multiprocessed(load_case, case_ids, workers=2, verbose=1, desc="loading cases")
-    assert [get_sample_id(s) for s in samples] == case_ids  # type: ignore[union-attr]
+    assert [get_sample_id(s) for s in samples] == case_ids
 
     print("4. Collate into a batch and split it back")
     batch = CollateToBatchList()(samples)  # type: ignore[arg-type]

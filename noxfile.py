@@ -265,7 +265,8 @@ def _check_built_distributions(session: nox.Session, dist: Path, pkg: str) -> Pa
 @nox.session(python=TORCH_PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Run every benchmark side by side and write benchmarks/RESULTS.md."""
-    _install(session, *(_package_dir(pkg) for pkg in PACKAGES), "torch")
+    # monai: the worker-memory benchmark compares with its PersistentDataset (never a dependency of fuse)
+    _install(session, *(_package_dir(pkg) for pkg in PACKAGES), "torch", "monai")
     session.run("python", "benchmarks/run_all.py", *session.posargs)
 
 

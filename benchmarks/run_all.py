@@ -21,6 +21,7 @@ BENCHMARKS = [
     "eval_delong",
     "eval_import",
     "data_cache",
+    "worker_memory",
     "imaging_io",
     "train_step",
 ]  # modules in this folder with run() -> markdown section

@@ -32,6 +32,16 @@ def test_collate_skip_keys() -> None:
     assert batch.to_dict() == {"a": [1]}
 
 
+def test_a_skip_keys_string_is_one_keypath_as_in_fusemedml() -> None:
+    batch = CollateToBatchList(skip_keys="data.drop")([{"data.drop": 1, "data.keep": 2, "d": 3}])
+    assert batch.to_dict() == {"data.keep": [2], "d": [3]}
+
+
+def test_unhashable_skip_keys_name_the_argument() -> None:
+    with pytest.raises(TypeError, match=r"skip_keys must hold keypath strings.*got dict"):
+        CollateToBatchList(skip_keys=[{"a": 1}])  # type: ignore[list-item]
+
+
 def test_collate_values_to_list_reports_missing() -> None:
     collate = CollateToBatchList(raise_error_key_missing=False)
     values, has_error, has_missing = collate._collect_values_to_list([NDict({"a": 1}), NDict()], "a")

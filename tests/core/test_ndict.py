@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import pickle
+import weakref
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -433,3 +436,39 @@ def test_non_string_keys_are_rejected() -> None:
     view = NDict({"x.y": 1})["x"]
     with pytest.raises(TypeError, match="must be str"):
         view[3]  # type: ignore[index]
+
+
+class _Payload:
+    """A value whose release a weak reference can observe."""
+
+
+@pytest.fixture
+def gc_disabled() -> Iterator[None]:
+    """The cyclic garbage collector off, as between its runs: only reference counting frees objects."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def test_an_ndict_and_its_views_are_freed_without_the_garbage_collector(gc_disabled: None) -> None:
+    payload = _Payload()
+    released = weakref.ref(payload)
+    nd = NDict({"data": {"input": {"img": payload}, "sample_id": 1}})
+    view = nd["data.input"]
+    copy = nd.clone(deepcopy=False) | {"data.extra": 2}
+    _ = ("data.input.img" in nd, nd.keypaths(), view["img"], copy.pop("data"))
+    del nd, view, copy, _, payload
+    assert released() is None, "a value stored in an NDict was kept alive by a reference cycle"
+    assert gc.collect() == 0
+
+
+def test_many_ndicts_leave_no_cyclic_garbage(gc_disabled: None) -> None:
+    for i in range(100):
+        nd = NDict({"data.sample_id": i, "data.input.img": np.zeros(4)})
+        nd["data.label"] = i % 2
+        nd.update({"model": {"output": 0.5}})
+        del nd
+    assert gc.collect() == 0

@@ -123,9 +123,19 @@ def test_keep_keys_missing_everywhere_raises_or_gives_none() -> None:
     assert batch["data.nothing"] == [None, None]
 
 
-def test_keys_must_be_sequences_not_strings() -> None:
-    with pytest.raises(TypeError, match=r"keep_keys=\['data\.img'\]"):
-        CollateDefault(keep_keys="data.img")
+def test_a_string_is_one_key_not_its_characters() -> None:
+    batch = CollateDefault(keep_keys="data.img")(_samples())
+    assert list(batch.keys()) == ["data.img"]
+    batch = CollateDefault(skip_keys="data.img")(_samples())
+    assert "data.img" not in batch
+    assert "data.label" in batch
+
+
+def test_keys_that_are_not_keypaths_name_the_argument() -> None:
+    with pytest.raises(TypeError, match=r"skip_keys must hold keypath strings.*dict"):
+        CollateDefault(skip_keys=[{"data.img": 1}])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"keep_keys must be a keypath or a list of keypaths, got int"):
+        CollateDefault(keep_keys=3)  # type: ignore[arg-type]
 
 
 def test_bookkeeping_skipped_unless_kept() -> None:

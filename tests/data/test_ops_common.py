@@ -543,8 +543,13 @@ def test_op_replace_any_elements_str_list_and_errors() -> None:
         op(_sample(s="abc"), key_in="s", find_any_val=["ab"], replace_with_val="x")
     with pytest.raises(TypeError, match="replace_with_val must be a string"):
         op(_sample(s="abc"), key_in="s", find_any_val=["a"], replace_with_val=1)
-    with pytest.raises(TypeError, match=r"must be a list of values, got '-_'"):
-        op(_sample(s="a-b"), key_in="s", find_any_val="-_", replace_with_val=" ")
+    # a string of characters, as FuseMedML accepted it
+    assert op(_sample(s="a-b_c"), key_in="s", find_any_val="-_", replace_with_val=" ")["s"] == "a b c"
+    assert op(_sample(s=["a", "-", "b"]), key_in="s", find_any_val="-_", replace_with_val="")["s"] == ["a", "", "b"]
+    with pytest.raises(TypeError, match=r"find_any_val is the string '02'.*holds an array; .*\[0, 2\]"):
+        op(_sample(s=np.arange(3)), key_in="s", find_any_val="02", replace_with_val=9)
+    with pytest.raises(TypeError, match=r"must be a list of values \(or a string of characters\), got 5"):
+        op(_sample(s="a-b"), key_in="s", find_any_val=5, replace_with_val=" ")
     with pytest.raises(TypeError, match="supported: numpy array"):
         op(_sample(s=1.5), key_in="s", find_any_val=[1.5], replace_with_val=0)
 

@@ -25,13 +25,37 @@ class CollateToBatchList:
     ([1, 3], [2, 4])
     """
 
-    def __init__(self, skip_keys: Iterable[str] = (), raise_error_key_missing: bool = True) -> None:
+    def __init__(self, skip_keys: Iterable[str] | str = (), raise_error_key_missing: bool = True) -> None:
         """
-        :param skip_keys: keypaths not to collect.
+        :param skip_keys: keypaths not to collect (a single keypath may be given as a string).
         :param raise_error_key_missing: when a sample lacks a key that another has, raise (default) or use ``None``.
         """
-        self._skip_keys = set(skip_keys)
+        self._skip_keys = set(self._keypaths_argument(skip_keys, "skip_keys"))
         self._raise_error_key_missing = raise_error_key_missing
+
+    @staticmethod
+    def _keypaths_argument(keys: Iterable[str] | str, argument: str) -> list[str]:
+        """``keys`` as a list of keypaths: a string is one keypath (never its characters); anything else must be
+        an iterable of strings, else a ``TypeError`` names ``argument``.
+
+        >>> CollateToBatchList._keypaths_argument("data.drop", "skip_keys")
+        ['data.drop']
+        """
+        if isinstance(keys, str):
+            return [keys]
+        try:
+            keypaths = list(keys)
+        except TypeError:
+            raise TypeError(
+                f"{argument} must be a keypath or a list of keypaths, got {type(keys).__name__} {keys!r}"
+            ) from None
+        wrong = [key for key in keypaths if not isinstance(key, str)]
+        if wrong:
+            raise TypeError(
+                f"{argument} must hold keypath strings such as 'data.img', got {type(wrong[0]).__name__} "
+                f"{wrong[0]!r}; pass the keys to leave out, e.g. {argument}=['data.img']"
+            )
+        return keypaths
 
     def __call__(self, samples: Sequence[Mapping[str, Any]]) -> NDict:
         ndicts = [_as_ndict(sample) for sample in samples]

@@ -28,6 +28,7 @@ _LEAF_TYPES = frozenset(
 _dict_get = dict.get
 _dict_setitem = dict.__setitem__
 _dict_keys = dict.keys
+_dict_contains = dict.__contains__
 
 
 class _Missing:
@@ -420,8 +421,9 @@ class NDict(_NDictMethods, dict[str, Any], metaclass=ABCMeta):  # type: ignore[m
     missing key raises :class:`NestedKeyError` without printing.
     """
 
-    # a live view of our own keys: `key in self._keys` is a C-level membership test (no method call)
-    __slots__ = ("_keys",)
+    # No instance attributes: an attribute referring back to the dict (such as a cached ``dict.keys`` view) would
+    # put every sample in a reference cycle, freed only by the garbage collector.
+    __slots__ = ()
 
     def __init__(
         self, dict_like: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None, already_flat: bool = False
@@ -433,7 +435,6 @@ class NDict(_NDictMethods, dict[str, Any], metaclass=ABCMeta):  # type: ignore[m
             copied as it is (no flattening, no key checks).
         """
         super().__init__()
-        self._keys = _dict_keys(self)
         if dict_like is None:
             return
         if already_flat:
@@ -453,7 +454,6 @@ class NDict(_NDictMethods, dict[str, Any], metaclass=ABCMeta):  # type: ignore[m
         """A new NDict holding a copy of ``flat`` (valid keypaths to leaves): one C-level copy, no checks."""
         new = dict.__new__(cls)
         dict.update(new, flat)
-        new._keys = _dict_keys(new)
         return new
 
     def _merge_mapping(self, prefix: str, mapping: Mapping[str, Any]) -> None:
@@ -482,7 +482,7 @@ class NDict(_NDictMethods, dict[str, Any], metaclass=ABCMeta):  # type: ignore[m
             _check_key(key)
             self._merge_mapping(key + ".", value)
             return
-        if key not in self._keys:  # a new key: check it (an existing one was checked when it was added)
+        if not _dict_contains(self, key):  # a new key: check it (an existing one was checked when it was added)
             _check_key(key)
         _dict_setitem(self, key, value)
 
@@ -498,12 +498,12 @@ class NDict(_NDictMethods, dict[str, Any], metaclass=ABCMeta):  # type: ignore[m
             raise NestedKeyError(key, _dict_keys(self))
 
     def __contains__(self, key: object) -> bool:
-        if key in self._keys:
+        if _dict_contains(self, key):
             return True
         if type(key) is not str:
             return False
         prefix = key + "."
-        for stored_key in self._keys:  # noqa: SIM110  (a plain loop is faster than any() over a generator)
+        for stored_key in _dict_keys(self):  # noqa: SIM110  (a plain loop is faster than any() over a generator)
             if stored_key.startswith(prefix):
                 return True
         return False
@@ -517,7 +517,7 @@ class NDict(_NDictMethods, dict[str, Any], metaclass=ABCMeta):  # type: ignore[m
 
     def keypaths(self) -> list[str]:
         """All leaf keypaths as a list, in insertion order."""
-        return list(self._keys)
+        return list(_dict_keys(self))
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
         """Like ``dict.update``; nested mappings are flattened into keypaths."""

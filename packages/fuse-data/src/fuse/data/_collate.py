@@ -100,22 +100,17 @@ class CollateDefault(CollateToBatchList):
 
     def __init__(
         self,
-        skip_keys: Sequence[str] = (),
-        keep_keys: Sequence[str] = (),
+        skip_keys: Sequence[str] | str = (),
+        keep_keys: Sequence[str] | str = (),
         raise_error_key_missing: bool = True,
         special_handlers_keys: Mapping[str, Callable[[list[Any]], Any]] | None = None,
         post_collate_special_handlers_keys: Sequence[Callable[[NDict], None]] | None = None,
         add_to_batch_dict: Mapping[str, Any] | None = None,
         keep_bookkeeping: bool = False,
     ) -> None:
-        if isinstance(skip_keys, str) or isinstance(keep_keys, str):
-            raise TypeError(
-                f"skip_keys and keep_keys must be sequences of keys, got skip_keys={skip_keys!r}, "
-                f"keep_keys={keep_keys!r}; wrap a single key in a list, e.g. keep_keys=['data.img']"
-            )
         super().__init__(skip_keys, raise_error_key_missing)
-        self._skip_key_list = list(skip_keys)
-        self._keep_keys = list(keep_keys)
+        self._skip_key_list = self._keypaths_argument(skip_keys, "skip_keys")
+        self._keep_keys = self._keypaths_argument(keep_keys, "keep_keys")
         self._special_handlers_keys: dict[str, Callable[[list[Any]], Any]] = {
             SAMPLE_ID_KEY: CollateDefault.just_collect_to_list,
             INITIAL_SAMPLE_ID_KEY: CollateDefault.just_collect_to_list,

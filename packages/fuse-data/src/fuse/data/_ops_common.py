@@ -846,7 +846,8 @@ class OpReplaceElements(OpBase):
 class OpReplaceAnyElements(OpBase):
     """Replace every element that equals any of ``find_any_val`` with ``replace_with_val`` in a numpy array or
     tensor (in place unless ``key_out`` is given, then in a copy), a list / tuple (gives a list) or a string (every
-    character in ``find_any_val``, each a single character, is replaced, as with ``str.translate``).
+    character in ``find_any_val``, each a single character, is replaced, as with ``str.translate``). As in
+    FuseMedML, ``find_any_val`` may be a string, meaning its characters (for string and list values).
 
     >>> import numpy as np
     >>> from fuse.core import create_initial_sample
@@ -858,6 +859,8 @@ class OpReplaceAnyElements(OpBase):
            [-100,    3]])
     >>> op(sample, key_in="data.text", find_any_val=["-", "_"], replace_with_val=" ")["data.text"]
     'a b c'
+    >>> op(sample, key_in="data.text", find_any_val=" ", replace_with_val="+")["data.text"]
+    'a+b+c'
     """
 
     def __call__(
@@ -869,14 +872,19 @@ class OpReplaceAnyElements(OpBase):
         key_out: str | None = None,
     ) -> NDict:
         """Replace the elements and store the result under ``key_out`` (``key_in`` when not given)."""
-        if isinstance(find_any_val, (str, bytes)) or not isinstance(find_any_val, (Sequence, set, frozenset)):
+        if isinstance(find_any_val, bytes) or not isinstance(find_any_val, (Sequence, set, frozenset)):
             raise TypeError(
-                f"OpReplaceAnyElements: find_any_val must be a list of values, got {find_any_val!r}; for a string "
-                "value, list its characters, e.g. list('-_')"
+                f"OpReplaceAnyElements: find_any_val must be a list of values (or a string of characters), got "
+                f"{find_any_val!r}"
             )
-        find = list(find_any_val)
+        find = list(find_any_val)  # a string: its characters, as in FuseMedML
         value = sample_value(sample_dict, key_in, self)
         torch = _torch_tensor_module(value)
+        if isinstance(find_any_val, str) and (torch is not None or isinstance(value, np.ndarray)):
+            raise TypeError(
+                f"OpReplaceAnyElements: find_any_val is the string {find_any_val!r} but key {key_in!r} of sample "
+                f"{_sample_id(sample_dict)!r} holds an array; pass the values to replace as a list, e.g. [0, 2]"
+            )
         if torch is not None:
             value = _writable_copy(value, key_out is not None)
             candidates = torch.as_tensor(find, device=value.device).to(value.dtype)

@@ -361,7 +361,11 @@ def example_13(fixtures: Path, out: Path) -> NDict:
     calibrated = "results:metrics.apply_temperature"  # the calibrated probabilities, an earlier metric's result
     metrics = {
         "reliability": MetricReliabilityDiagram(
-            pred="pred.output", num_bins=10, output_filename=plot_file(folder, "reliability.png"), **common
+            pred="pred.output",
+            num_bins=10,
+            output_filename=plot_file(folder, "reliability.png"),
+            title="Reliability diagram, before temperature scaling",
+            **common,
         ),
         # FuseMedML's ECE compares each bin's accuracy with the bin's upper edge; method="mean_confidence" is the
         # standard ECE, which compares it with the bin's mean confidence
@@ -378,7 +382,11 @@ def example_13(fixtures: Path, out: Path) -> NDict:
         "ece_calibrated": MetricECE(pred=calibrated, num_bins=10, **common),
         "ece_standard_calibrated": MetricECE(pred=calibrated, num_bins=10, method="mean_confidence", **common),
         "reliability_calibrated": MetricReliabilityDiagram(
-            pred=calibrated, num_bins=10, output_filename=plot_file(folder, "reliability_calibrated.png"), **common
+            pred=calibrated,
+            num_bins=10,
+            output_filename=plot_file(folder, "reliability_calibrated.png"),
+            title="Reliability diagram, after temperature scaling",
+            **common,
         ),
     }
     results = EvaluatorDefault().eval(ids=None, data=data, metrics=metrics, output_dir=folder)

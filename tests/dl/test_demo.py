@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from fuse.dl.demo import NO_MATPLOTLIB, main
+from fuse.dl.demo import _seconds_since_process_start, main
+
+NO_MATPLOTLIB = "figures: not drawn, matplotlib is not installed (pip install 'fuse-eval[plot]')"
 
 
 def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -25,18 +27,29 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     for step in ("1. data: 569 samples, 30 features, 212 malignant", "2. fuse-data", "3. fuse-dl", "5. fuse-eval"):
         assert step in printed
     assert "ROC AUC" in printed
-    assert f"report: {out / 'report' / 'results.md'}" in printed
+    assert f"report: {out / 'report' / 'report.html'}" in printed
+    # says what is timed: the steps (the process's whole time only where it was started for the demo)
+    assert re.search(r"done: steps 1-5 took \d+ s; everything is in ", printed), printed[-500:]
 
-    results = json.loads((out / "report" / "results.json").read_text())["metrics"]
+    report = json.loads((out / "report" / "results.json").read_text())
+    results = report["metrics"]
     auc = results["auc"]
-    assert auc["org"] > 0.9  # the task is easy: ~0.99 after two epochs; chance is 0.5
-    assert auc["conf_lower"] <= auc["org"] <= auc["conf_upper"]
-    for name in ("sensitivity", "specificity"):
-        value = results["at_threshold"][name]
-        assert 0.5 < value["org"] <= 1.0
-        assert value["conf_lower"] <= value["org"] <= value["conf_upper"]
-    assert 0.0 <= results["calibration"]["ece"] < 0.5
-    assert not any(name.startswith("_") for name in results)  # internal steps stay out of the report
+    assert auc["value"] > 0.9  # the task is easy: ~0.99 after two epochs; chance is 0.5
+    assert auc["low"] <= auc["value"] <= auc["high"]
+    assert auc["method"] == "bootstrap"
+    test_cases = report["setup"]["cases"]
+    assert test_cases == 113
+    for name in ("sensitivity", "specificity", "ppv", "npv", "accuracy"):
+        value = results[name]
+        assert value["method"] == "wilson"  # analytic intervals from the counts
+        assert value["low"] <= value["value"] <= value["high"]
+        assert value["value"] == value["successes"] / value["n"]
+    assert results["sensitivity"]["n"] == report["setup"]["positives"]
+    assert results["accuracy"]["n"] == test_cases
+    assert f"({results['sensitivity']['successes']}/{results['sensitivity']['n']})" in printed
+    assert 0.0 <= report["calibration"]["ece"] < 0.5
+    assert "validation split" in report["setup"]["threshold_rule"]  # the threshold is not chosen on the test split
+    assert (out / "report" / "report.html").read_text().startswith("<!DOCTYPE html>")
 
     with (out / "predictions.csv").open() as file:
         rows = list(csv.DictReader(file))
@@ -49,11 +62,20 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert not Path(cache.group(1)).exists()
     assert not list(out.glob("cache-*"))
 
-    plots = [out / "report" / "roc.png", out / "report" / "reliability.png"]
+    plots = [out / "report" / name for name in ("roc.png", "precision_recall.png", "calibration.png")]
     if importlib.util.find_spec("matplotlib") is None:
         assert NO_MATPLOTLIB in printed
-        assert 'pip install "fuse-eval[plot]"' in printed
         assert not any(plot.exists() for plot in plots)
     else:
         assert NO_MATPLOTLIB not in printed
         assert all(plot.stat().st_size > 0 for plot in plots)
+
+
+def test_the_whole_run_is_timed_from_the_process_start(capsys: pytest.CaptureFixture[str]) -> None:
+    seconds = _seconds_since_process_start()
+    if seconds is None:
+        pytest.skip("the process start time is only read on Linux (/proc)")
+    assert 0 < seconds < 24 * 3600  # this test process started earlier today, not at boot nor in the future
+    later = _seconds_since_process_start()
+    assert later is not None
+    assert later >= seconds

@@ -226,7 +226,7 @@ def test_verbose_ci_reports_progress_in_many_steps(capsys: pytest.CaptureFixture
     quiet = CI(MetricAUCROC(pred="pred", target="target"), stratum="target", num_of_bootstraps=400)
     quiet.set(frame)
     assert metric.eval() == quiet.eval()  # blocks change nothing but the progress steps
-    assert "bootstraps (20 per step)" in capsys.readouterr().err
+    assert "bootstraps of MetricAUCROC(pred=pred, target=target) (20 per step)" in capsys.readouterr().err
 
 
 def test_draws_on_ids_grouped_by_stratum_pick_the_same_samples() -> None:

@@ -4,6 +4,8 @@ FuseMedML's example 13 through the evaluator; calibrated probabilities staying a
 
 from __future__ import annotations
 
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,7 @@ from fuse.eval import (
     reliability_diagram,
 )
 from fuse.eval._bootstrap import bootstrap_rows
+from fuse.eval._calibration import bin_index, equal_width_edges
 from fuse.eval._evaluator import read_data
 
 EXAMPLE_13_CLASSES = ["B", "LR", "IR", "HR", "VHR"]
@@ -131,13 +134,80 @@ def test_bins_match_numpy_histogram_and_a_plain_loop(
     result = reliability_diagram(pred, target, num_bins=num_bins)
     confidence = pred.max(axis=1)
     correct = pred.argmax(axis=1) == target
-    edges = np.linspace(0, 1, num_bins + 1)
+    # the edges i / K, each the float nearest to it (np.linspace's i * (1 / K) puts 0.3 one bin low: see below)
+    edges = np.arange(num_bins + 1) / num_bins
     counts, accuracy = _loop_bins(confidence, correct, edges)
     assert result["num_samples_per_bin"].tolist() == np.histogram(confidence, bins=edges)[0].tolist()
     assert result["num_samples_per_bin"].tolist() == counts.tolist()
     assert result["num_samples_per_bin"].sum() == n  # nothing dropped, p = 1.0 included
     np.testing.assert_allclose(result["accuracy"], accuracy, atol=1e-15)
     assert result["avg_accuracy"] == pytest.approx(correct.mean())
+
+
+def _exact_bins(confidence: np.ndarray, num_bins: int) -> np.ndarray:
+    """Bin of each confidence by exact arithmetic: the decimal it is written as (its shortest repr, e.g. 0.3) against
+    the fractions i / K; [lo, hi), the last bin closed.
+    """
+    bins = []
+    for value in confidence:
+        written = Fraction(Decimal(repr(float(value))))
+        bins.append(min(max(i for i in range(num_bins + 1) if written >= Fraction(i, num_bins)), num_bins - 1))
+    return np.array(bins)
+
+
+@pytest.mark.parametrize("num_bins", [2, 4, 5, 8, 10, 20, 25, 50, 100])
+@pytest.mark.parametrize("decimals", [1, 2, 3])
+def test_confidences_on_edges_go_to_the_bin_above_as_exact_arithmetic_says(num_bins: int, decimals: int) -> None:
+    rng = np.random.default_rng(num_bins * 10 + decimals)
+    p = np.round(rng.uniform(0, 1, 400), decimals)  # binary: the confidence is max(p, 1 - p)
+    p[:21] = np.round(np.arange(21) / 20, decimals)  # every edge of 20 bins (0.05, 0.3, 0.6, 0.7, ...) and 1.0
+    target = rng.integers(0, 2, len(p))
+    confidence = np.maximum(p, 1 - p)
+    expected_bin = _exact_bins(confidence, num_bins)
+    result = reliability_diagram(p, target, num_bins=num_bins)
+    expected_counts = np.bincount(expected_bin, minlength=num_bins)
+    assert result["num_samples_per_bin"].tolist() == expected_counts.tolist()
+    correct = (p > 0.5).astype(int) == target
+    for i in np.flatnonzero(expected_counts):
+        assert result["accuracy"][i] == pytest.approx(correct[expected_bin == i].mean(), abs=1e-15)
+    assert result["conf_vec"].tolist() == [float(Fraction(i, num_bins)) for i in range(num_bins + 1)]
+
+
+@pytest.mark.parametrize("num_bins", [3, 6, 7, 9, 11, 15])
+def test_edges_that_are_not_decimals_hold_their_float(num_bins: int) -> None:
+    """An edge i / K with no finite decimal (1/3): the float nearest to it opens bin i, the float below it is in bin
+    i - 1.
+    """
+    on_edge = np.array([i / num_bins for i in range(1, num_bins)])
+    below = np.nextafter(on_edge, 0)
+    edges = equal_width_edges(num_bins)
+    assert bin_index(edges, on_edge).tolist() == list(range(1, num_bins))
+    assert bin_index(edges, below).tolist() == list(range(num_bins - 1))
+    assert bin_index(edges, np.array([0.0, 1.0])).tolist() == [0, num_bins - 1]
+
+
+def test_default_ece_on_predictions_rounded_to_one_decimal() -> None:
+    """5,000 calibrated predictions rounded to one decimal: linspace edges put 0.3, 0.6 and 0.7 one bin low."""
+    rng = np.random.default_rng(2024)
+    p = np.round(rng.uniform(0, 1, 5000), 1)
+    target = (rng.uniform(0, 1, 5000) < p).astype(int)  # calibrated: P(target = 1) = p
+    confidence = np.maximum(p, 1 - p)
+    correct = (p > 0.5).astype(int) == target
+    expected_bin = _exact_bins(confidence, 10)
+    # FuseMedML's upper-edge ECE with exact fractions for the edges
+    ece = Fraction(0)
+    for i in np.unique(expected_bin):
+        members = expected_bin == i
+        accuracy = Fraction(int(correct[members].sum()), int(members.sum()))
+        ece += int(members.sum()) * abs(accuracy - Fraction(i + 1, 10))
+    ece /= len(p)
+    result = expected_calibration_error(p, target)  # the defaults: 10 bins, upper edge
+    assert result["ece"] == pytest.approx(float(ece), abs=1e-12)
+    linspace_bins = np.clip(np.searchsorted(np.linspace(0, 1, 11), confidence, side="right") - 1, 0, 9)
+    assert (linspace_bins != expected_bin).sum() > 1000  # the confidences 0.6 and 0.7, one bin low with linspace
+    assert result["ece"] == pytest.approx(0.08648, abs=1e-12)  # was 0.04766 with linspace edges
+    standard = expected_calibration_error(p, target, method="mean_confidence")
+    assert standard["ece"] < 0.02  # calibrated predictions, each bin holding one confidence value
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -398,10 +468,11 @@ def test_fusemedml_example_13(fixtures_dir: Path) -> None:
     scores, target, ids = _example_13_frame(fixtures_dir)
     assert len(target) == 60
     confidence, correct = scores.max(axis=1), scores.argmax(axis=1) == target
-    edges = np.linspace(0, 1, 11)
+    edges = np.arange(11) / 10
     counts, accuracy = _loop_bins(confidence, correct, edges)
     # FuseMedML 0.4.1's numbers (its Calibration code run on these files): no confidence reaches 1.0 here, so the
-    # closed last bin changes nothing; empty bins hold NaN instead of FuseMedML's 0.0
+    # closed last bin changes nothing, and none lies exactly on an edge, so the exact edges (i / 10 where FuseMedML
+    # used linspace) change nothing either; empty bins hold NaN instead of FuseMedML's 0.0
     assert counts.tolist() == [0, 0, 2, 16, 26, 13, 2, 1, 0, 0]
     assert results["metrics.reliability.num_samples_per_bin"].tolist() == counts.tolist()
     np.testing.assert_allclose(results["metrics.reliability.accuracy"], accuracy, atol=1e-15)

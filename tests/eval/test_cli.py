@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn import metrics as sk
+from statsmodels.stats.proportion import proportion_confint
 
 from fuse.eval import CI, EvaluatorDefault, MetricAUCROC
-from fuse.eval._cli import build_parser, main
+from fuse.eval._cli import _class_names, build_parser, main
 
 BOOTSTRAPS = "200"
 
@@ -56,15 +57,30 @@ def _run(*argv: str) -> int:
 
 
 def _results(out: Path) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((out / "results.json").read_text())["metrics"]
+    loaded: dict[str, Any] = json.loads((out / "results.json").read_text())
     return loaded
 
 
 def _assert_ci(stats: dict[str, Any], expected: float) -> None:
-    assert stats["org"] == pytest.approx(expected, abs=1e-12)
-    assert stats["conf_lower"] <= stats["org"] <= stats["conf_upper"]
-    assert stats["conf_interval"] == 95
-    assert 0 < stats["std"] < 0.5
+    """A bootstrap interval around the expected value."""
+    assert stats["value"] == pytest.approx(expected, abs=1e-12)
+    assert stats["low"] < stats["value"] < stats["high"]
+    assert stats["method"] == "bootstrap"
+
+
+def _assert_wilson(stats: dict[str, Any], successes: int, n: int) -> None:
+    """A proportion with its counts and statsmodels' Wilson interval."""
+    assert (stats["successes"], stats["n"]) == (successes, n)
+    assert stats["value"] == pytest.approx(successes / n, abs=1e-12)
+    low, high = proportion_confint(successes, n, alpha=0.05, method="wilson")
+    assert (stats["low"], stats["high"]) == pytest.approx((low, high), abs=1e-12)
+    assert stats["method"] == "wilson"
+
+
+def _row(subsets: dict[str, Any], value: str) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = [row for row in subsets["rows"] if row["value"] == value]
+    assert len(rows) == 1, value
+    return rows[0]
 
 
 # --- end to end -------------------------------------------------------------------------------------------------------
@@ -79,38 +95,49 @@ def test_binary_end_to_end_with_groups(tmp_path: Path, capsys: pytest.CaptureFix
     merged = pred.merge(targets, on="id")
     y, p = merged["target"].to_numpy(), merged["prob"].to_numpy()
     predicted = (p > 0.5).astype(int)
-    tn, fp, fn, tp = sk.confusion_matrix(y, predicted).ravel()
-    results = _results(out)
+    tn, fp, fn, tp = (int(v) for v in sk.confusion_matrix(y, predicted).ravel())
+    report = _results(out)
+    results = report["metrics"]
     _assert_ci(results["auc"], sk.roc_auc_score(y, p))
     _assert_ci(results["auc_pr"], _sk_auc_pr(y == 1, p))
-    _assert_ci(results["accuracy"], sk.accuracy_score(y, predicted))
-    _assert_ci(results["confusion"]["sensitivity"], tp / (tp + fn))
-    _assert_ci(results["confusion"]["specificity"], tn / (tn + fp))
-    assert results["confusion_matrix"]["count"]["1"] == {"0": int(fp), "1": int(tp)}  # column "predicted 1"
+    _assert_ci(results["balanced_accuracy"], sk.balanced_accuracy_score(y, predicted))
+    _assert_wilson(results["accuracy"], tp + tn, len(y))
+    _assert_wilson(results["sensitivity"], tp, tp + fn)
+    _assert_wilson(results["specificity"], tn, tn + fp)
+    _assert_wilson(results["ppv"], tp, tp + fp)
+    _assert_wilson(results["npv"], tn, tn + fn)
+    assert report["confusion_matrix"] == {"classes": ["0", "1"], "counts": [[tn, fp], [fn, tp]]}
+    setup = report["setup"]
+    assert (setup["cases"], setup["positives"], setup["negatives"]) == (90, int(y.sum()), int((y == 0).sum()))
+    assert setup["prevalence"] == pytest.approx(y.mean())
+    assert (setup["threshold"], setup["threshold_rule"]) == (0.5, "the default, fixed in advance")
+    assert (setup["proportion_ci"], setup["bootstraps"], setup["seed"]) == ("wilson", int(BOOTSTRAPS), 1234)
     ece, mce = _standard_ece(np.column_stack((1 - p, p)), y)
-    assert results["calibration"]["ece"] == pytest.approx(ece, abs=1e-12)
-    assert results["calibration"]["mce"] == pytest.approx(mce, abs=1e-12)
+    assert report["calibration"]["ece"] == pytest.approx(ece, abs=1e-12)
+    assert report["calibration"]["mce"] == pytest.approx(mce, abs=1e-12)
     per_site = {site: sk.roc_auc_score(g["target"], g["prob"]) for site, g in merged.groupby("site")}
     for site, value in per_site.items():
-        assert results["auc_per_group"][site] == pytest.approx(value, abs=1e-12)
-    assert results["auc_per_group"]["mean"] == pytest.approx(np.mean(list(per_site.values())), abs=1e-12)
-    assert results["accuracy_per_group"]["north"] == pytest.approx(
-        sk.accuracy_score(merged.loc[merged.site == "north", "target"], predicted[merged.site == "north"]), abs=1e-12
-    )
-    assert "_cls_pred" not in results  # internal step, not reported
+        assert _row(report["groups"], site)["metrics"]["auc"]["value"] == pytest.approx(value, abs=1e-12)
+    assert report["groups"]["spread"]["auc_mean"] == pytest.approx(np.mean(list(per_site.values())), abs=1e-12)
+    north = (merged.site == "north").to_numpy()
+    _, _, north_fn, north_tp = sk.confusion_matrix(y[north], predicted[north]).ravel()
+    _assert_wilson(_row(report["groups"], "north")["metrics"]["sensitivity"], int(north_tp), int(north_tp + north_fn))
 
     printed = capsys.readouterr()
-    assert "90 samples, 2 classes (class 1 iff p > 0.5)" in printed.out
-    assert f"AUC-ROC                  {sk.roc_auc_score(y, p):8.4f}   [" in printed.out
-    assert "AUC-ROC per --group site: " in printed.out
-    assert f"report: {out / 'results.md'}" in printed.out
+    assert "90 samples, 2 classes (1 iff p > 0.5)" in printed.out
+    assert f"ROC AUC                     {sk.roc_auc_score(y, p):.4f}   [" in printed.out
+    assert f"Sensitivity (recall)        {tp / (tp + fn):.4f}   [" in printed.out
+    assert f"{tp}/{tp + fn}" in printed.out
+    assert "ROC AUC per --group site: " in printed.out
+    assert f"report: {out / 'report.html'}" in printed.out
     assert "bootstrap" in printed.err  # progress of the bootstraps
-    report = (out / "results.md").read_text()
-    assert "| metrics.auc.org |" in report
+    markdown = (out / "results.md").read_text()
+    assert f"| Sensitivity (recall) | {tp / (tp + fn):.3f} |" in markdown
+    assert "metrics.auc" not in markdown  # no raw keys
     if _has_matplotlib():
-        for name in ("roc.png", "precision_recall.png", "reliability.png", "confusion_matrix.png"):
+        for name in ("roc.png", "precision_recall.png", "calibration.png"):
             assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-            assert f"]({name})" in report
+            assert f"]({name})" in markdown
     else:
         assert "pip install 'fuse-eval[plot]'" in printed.err
 
@@ -124,11 +151,16 @@ def test_threshold_quiet_and_no_bootstraps(tmp_path: Path, capsys: pytest.Captur
     assert capsys.readouterr() == ("", "")
     merged = pred.merge(targets, on="id")
     predicted = (merged["prob"] > 0.3).astype(int)
-    results = _results(out)
-    assert results["accuracy"] == pytest.approx(sk.accuracy_score(merged["target"], predicted), abs=1e-12)
-    assert results["confusion"]["sensitivity"] == pytest.approx(sk.recall_score(merged["target"], predicted))
-    assert results["auc"] == pytest.approx(sk.roc_auc_score(merged["target"], merged["prob"]), abs=1e-12)
-    assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.md", "results.txt"]
+    report = _results(out)
+    results = report["metrics"]
+    assert results["accuracy"]["value"] == pytest.approx(sk.accuracy_score(merged["target"], predicted), abs=1e-12)
+    assert results["sensitivity"]["value"] == pytest.approx(sk.recall_score(merged["target"], predicted))
+    assert results["auc"]["value"] == pytest.approx(sk.roc_auc_score(merged["target"], merged["prob"]), abs=1e-12)
+    assert results["auc"]["low"] is None  # no bootstrap, no interval: null in the JSON, not NaN
+    assert results["sensitivity"]["low"] is not None  # the Wilson interval needs no bootstrap
+    assert report["setup"]["threshold"] == 0.3
+    assert report["setup"]["threshold_rule"] == "given on the command line (--threshold)"
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.json", "results.md"]
 
 
 def test_multiclass_end_to_end_names_and_folds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -147,31 +179,38 @@ def test_multiclass_end_to_end_names_and_folds(tmp_path: Path, capsys: pytest.Ca
     code = _run("--pred", str(tmp_path / "pred.csv"), "--target", str(tmp_path / "target.tsv"), "--target-col", "label",
                 "--fold", "fold", "--no-plots", "--out", str(out))  # fmt: skip
     assert code == 0
-    results = _results(out)
+    report = _results(out)
+    per_class = report["per_class"]
     for c, name in enumerate(names):
-        _assert_ci(results["auc"][name], sk.roc_auc_score(target == c, prob[:, c]))
-        _assert_ci(results["auc_pr"][name], _sk_auc_pr(target == c, prob[:, c]))
-    per_class = [sk.roc_auc_score(target == c, prob[:, c]) for c in range(3)]
-    _assert_ci(results["auc"]["macro_avg"], float(np.mean(per_class)))
+        _assert_ci(per_class[name]["auc"], sk.roc_auc_score(target == c, prob[:, c]))
+        _assert_ci(per_class[name]["auc_pr"], _sk_auc_pr(target == c, prob[:, c]))
+    aucs = [sk.roc_auc_score(target == c, prob[:, c]) for c in range(3)]
+    _assert_ci(report["metrics"]["auc"], float(np.mean(aucs)))
     predicted = prob.argmax(axis=1)
-    _assert_ci(results["accuracy"], sk.accuracy_score(target, predicted))
-    recall = sk.recall_score(target, predicted, average=None)
+    _assert_wilson(report["metrics"]["accuracy"], int((predicted == target).sum()), n)
+    _assert_ci(report["metrics"]["balanced_accuracy"], sk.balanced_accuracy_score(target, predicted))
     for c, name in enumerate(names):
-        _assert_ci(results["confusion"]["sensitivity"][name], recall[c])
+        _assert_wilson(
+            per_class[name]["sensitivity"], int(((predicted == c) & (target == c)).sum()), int((target == c).sum())
+        )
+        _assert_wilson(
+            per_class[name]["ppv"], int(((predicted == c) & (target == c)).sum()), int((predicted == c).sum())
+        )
     ece, _ = _standard_ece(prob, target)
-    assert results["calibration"]["ece"] == pytest.approx(ece, abs=1e-12)
+    assert report["calibration"]["ece"] == pytest.approx(ece, abs=1e-12)
     for fold in range(3):
         members = ids % 3 == fold
-        expected = sk.accuracy_score(target[members], predicted[members])
-        assert results["accuracy_per_fold"][str(fold)] == pytest.approx(expected, abs=1e-12)
-        assert results["auc_per_fold"][str(fold)]["dog"] == pytest.approx(
-            sk.roc_auc_score(target[members] == 1, prob[members, 1]), abs=1e-12
+        row = _row(report["folds"], str(fold))
+        assert row["metrics"]["accuracy"]["value"] == pytest.approx(
+            sk.accuracy_score(target[members], predicted[members]), abs=1e-12
         )
-    assert results["confusion_matrix"]["count"]["total"] == {n: int((target == c).sum()) for c, n in enumerate(names)}
+        expected = np.mean([sk.roc_auc_score(target[members] == c, prob[members, c]) for c in range(3)])
+        assert row["metrics"]["auc"]["value"] == pytest.approx(expected, abs=1e-12)
+    assert report["confusion_matrix"]["counts"] == sk.confusion_matrix(target, predicted).tolist()
     printed = capsys.readouterr().out
-    assert "120 samples, 3 classes (argmax)" in printed
-    assert "AUC-ROC dog" in printed
-    assert "AUC-ROC macro avg per --fold fold: 0=" in printed
+    assert "120 samples, 3 classes (the highest score (argmax))" in printed
+    assert "ROC AUC (macro average)" in printed
+    assert "ROC AUC per --fold fold: 0=" in printed
 
 
 def test_scores_that_are_not_probabilities_skip_calibration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -184,10 +223,12 @@ def test_scores_that_are_not_probabilities_skip_calibration(tmp_path: Path, caps
     pd.DataFrame({"id": range(30), "target": target}).to_csv(tmp_path / "t.csv", index=False)
     assert _run("--pred", str(tmp_path / "p.csv"), "--target", str(tmp_path / "t.csv"), "--bootstraps", "0",
                 "--no-plots", "--out", str(tmp_path / "out")) == 0  # fmt: skip
-    results = _results(tmp_path / "out")
-    assert "calibration" not in results
-    assert results["auc"]["b"] == pytest.approx(sk.roc_auc_score(target == 1, logits[:, 1]), abs=1e-12)
-    assert "calibration (ECE, reliability diagram) skipped" in capsys.readouterr().err
+    report = _results(tmp_path / "out")
+    assert report["calibration"] is None
+    assert report["per_class"]["b"]["auc"]["value"] == pytest.approx(
+        sk.roc_auc_score(target == 1, logits[:, 1]), abs=1e-12
+    )
+    assert "calibration: not reported, the class scores are not probabilities" in capsys.readouterr().err
 
 
 def test_fusemedml_example1_fixture(fixtures_dir: Path, tmp_path: Path) -> None:
@@ -196,8 +237,8 @@ def test_fusemedml_example1_fixture(fixtures_dir: Path, tmp_path: Path) -> None:
                 str(fixtures_dir / "example1_targets.csv"), "--pred-cols", "CanAT-score", "--target-col",
                 "Task1-target", "--no-plots", "--quiet", "--out", str(out))  # fmt: skip
     assert code == 0
-    results = _results(out)
-    assert results["auc"]["org"] == 0.845  # FuseMedML example_1 / example_4, exactly
+    auc = _results(out)["metrics"]["auc"]
+    assert auc["value"] == 0.845  # FuseMedML example_1 / example_4, exactly
     # the interval is CI(MetricAUCROC) stratified by the target, as EvaluatorDefault computes it directly
     data = {
         "pred": str(fixtures_dir / "example1_predictions.csv"),
@@ -207,7 +248,9 @@ def test_fusemedml_example1_fixture(fixtures_dir: Path, tmp_path: Path) -> None:
     direct = EvaluatorDefault().eval(
         ids=None, data=data, metrics={"auc": CI(metric, stratum="target.Task1-target", num_of_bootstraps=200)}
     )
-    assert results["auc"] == pytest.approx(dict(direct["metrics.auc"]), abs=1e-12)
+    assert (auc["low"], auc["high"]) == pytest.approx(
+        (direct["metrics.auc.conf_lower"], direct["metrics.auc.conf_upper"]), abs=1e-12
+    )
 
 
 def test_two_probability_columns_and_fold_files(fixtures_dir: Path, tmp_path: Path) -> None:
@@ -216,12 +259,15 @@ def test_two_probability_columns_and_fold_files(fixtures_dir: Path, tmp_path: Pa
     code = main(["--pred", *folds, "--target", str(fixtures_dir / "example2_targets.csv"), "--target-col",
                  "Task1-target", "--bootstraps", "0", "--no-plots", "--quiet", "--out", str(out)])  # fmt: skip
     assert code == 0
-    results = _results(out)
+    report = _results(out)
     # two columns (NoAT-score, CanAT-score): binary, CanAT-score is p(class 1); FuseMedML example_2's numbers
-    assert results["auc"] == pytest.approx(0.845, abs=1e-12)
-    assert results["auc_per_fold"]["0"] == pytest.approx(0.8412698412698412, abs=1e-12)
-    assert results["auc_per_fold"]["1"] == pytest.approx(0.8373205741626795, abs=1e-12)
-    assert results["auc_per_fold"]["std"] == pytest.approx(0.0019746335535808512, abs=1e-12)
+    assert report["metrics"]["auc"]["value"] == pytest.approx(0.845, abs=1e-12)
+    assert _row(report["folds"], "0")["metrics"]["auc"]["value"] == pytest.approx(0.8412698412698412, abs=1e-12)
+    assert _row(report["folds"], "1")["metrics"]["auc"]["value"] == pytest.approx(0.8373205741626795, abs=1e-12)
+    assert report["folds"]["spread"]["auc_std"] == pytest.approx(0.0019746335535808512, abs=1e-12)
+    # class names without FuseMedML's "-score" suffix
+    assert report["setup"]["class_names"] == ["NoAT", "CanAT"]
+    assert report["setup"]["positive_class"] == "CanAT"
 
 
 def test_one_file_as_predictions_and_targets(tmp_path: Path) -> None:
@@ -232,7 +278,8 @@ def test_one_file_as_predictions_and_targets(tmp_path: Path) -> None:
     code = main(["--pred", str(tmp_path / "both.csv"), "--target", str(tmp_path / "both.csv"), "--group", "site",
                  "--bootstraps", "0", "--no-plots", "--quiet", "--out", str(out)])  # fmt: skip
     assert code == 0  # the target and group columns are not taken as prediction columns
-    assert _results(out)["auc"] == pytest.approx(sk.roc_auc_score(both["target"], both["prob"]), abs=1e-12)
+    auc = _results(out)["metrics"]["auc"]["value"]
+    assert auc == pytest.approx(sk.roc_auc_score(both["target"], both["prob"]), abs=1e-12)
 
 
 def test_python_dash_m_runs_the_cli(tmp_path: Path) -> None:
@@ -253,13 +300,24 @@ def test_missing_matplotlib_is_a_note(tmp_path: Path, monkeypatch: pytest.Monkey
     out = tmp_path / "out"
     assert main(["--pred", str(tmp_path / "pred.csv"), "--target", str(tmp_path / "target.csv"), "--bootstraps", "0",
                  "--out", str(out)]) == 0  # fmt: skip
-    assert "no plots were drawn: pip install 'fuse-eval[plot]'" in capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.md", "results.txt"]
+    assert "figures: not drawn, matplotlib is not installed (pip install 'fuse-eval[plot]')" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.json", "results.md"]
+    assert "No figures in this report (not drawn, matplotlib is not installed" in (out / "report.html").read_text()
+
+
+def test_class_names_drop_fusemedml_score_suffix() -> None:
+    assert _class_names(["NoAT-score", "CanAT-score"]) == ["NoAT", "CanAT"]
+    assert _class_names(["a_score", "b_score", "c_score"]) == ["a", "b", "c"]
+    assert _class_names(["NoAT-score", "other"]) == ["NoAT-score", "other"]  # only when every column has it
+    assert _class_names(["x-score", "x_score"]) == ["x-score", "x_score"]  # ... and the names stay distinct
+    assert _class_names(["v1.0", "v2.0"]) == ["v1_0", "v2_0"]
 
 
 def test_help_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
-    assert "--pred-cols" in capsys.readouterr().out
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--pred-cols" in shown
+    assert "only load pickle files you trust" in shown  # unpickling runs code: said where users see --pred
     assert main(["--pred", "p.csv"]) == 2  # --target is required
     assert "the following arguments are required: --target" in capsys.readouterr().err
     assert build_parser().parse_args(["--pred", "a.csv", "b.csv", "--target", "t.csv"]).pred == ["a.csv", "b.csv"]
@@ -352,6 +410,27 @@ def test_error_bad_targets(files: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "values outside the 3 classes for 1 samples: ['7']" in _error(files, capsys, target=mixed)
     err = _error(files, capsys, "--threshold", "0.4")
     assert "--threshold 0.4 applies to binary predictions; the 3 class scores are classified by argmax" in err
+
+
+def test_error_empty_files(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (files / "empty.csv").write_text("")
+    err = _error(files, capsys, "--target", str(files / "empty.csv"))
+    assert f"targets file {files / 'empty.csv'} is empty (0 bytes): nothing to evaluate" in err
+    (files / "header.csv").write_text("id,prob\n")
+    err = _error(files, capsys, "--pred", str(files / "header.csv"))
+    assert f"predictions file {files / 'header.csv'} has no rows (its columns: ['id', 'prob'])" in err
+    (files / "header.csv").write_text("id,target\n")
+    err = _error(files, capsys, "--target", str(files / "header.csv"))
+    assert "targets file" in err
+    assert "has no rows" in err
+
+
+def test_error_more_score_columns_than_target_classes(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    five = pd.DataFrame({"id": ["a", "b", "c", "d"], **{f"c{k}": [0.2] * 4 for k in range(5)}})
+    err = _error(files, capsys, pred=five)  # the targets are 0/1
+    assert "target column 'target': the targets hold 2 classes ['c0', 'c1'] but there are 5 score columns" in err
+    assert "no case of ['c2', 'c3', 'c4']" in err
+    assert "give one pred column (the probability of class 1, --pred-cols)" in err
 
 
 def test_error_ids_do_not_match(files: Path, capsys: pytest.CaptureFixture[str]) -> None:

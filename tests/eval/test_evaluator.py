@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -118,6 +119,21 @@ def test_output_files_and_printed_table(
     assert (tmp_path / "report" / "results.txt").read_text() == "metrics.auc: 0.75\n"
     assert json.loads((tmp_path / "report" / "results.json").read_text()) == {"metrics": {"auc": 0.75}}
     assert "| metrics.auc | 0.75 |" in (tmp_path / "report" / "results.md").read_text()
+
+
+def test_results_json_is_strict_json_with_undefined_values_as_null(tmp_path: Path, frame: pd.DataFrame) -> None:
+    def undefined(pred: np.ndarray) -> dict[str, Any]:
+        return {"value": float("nan"), "bounds": (np.float64("nan"), np.float32(0.5)), "count": np.int64(3)}
+
+    metrics = {"odd": MetricDefault(undefined, pred="pred")}
+    EvaluatorDefault().eval(ids=None, data=frame, metrics=metrics, output_dir=tmp_path)
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"results.json holds {constant}, which is not JSON")
+
+    loaded = json.loads((tmp_path / "results.json").read_text(), parse_constant=refuse)
+    assert loaded == {"metrics": {"odd": {"value": None, "bounds": [None, 0.5], "count": 3}}}
+    assert "nan" in (tmp_path / "results.md").read_text()  # the readable table still says what it is
 
 
 def test_metric_errors_name_the_metric(frame: pd.DataFrame) -> None:

@@ -95,12 +95,16 @@ def test_collector_gather_hook_sees_ids_and_values() -> None:
 
     def gather(local: dict[str, list[Any]]) -> dict[str, list[Any]]:
         seen.append(sorted(local))
-        return {key: values + values for key, values in local.items()}  # as if a second rank sent the same
+        other = {"id": [f"{sample_id}'" for sample_id in local["id"]], "pred": [0.5 for _ in local["pred"]]}
+        return {key: values + other[key] for key, values in local.items()}  # as if a second rank sent `other`
 
     collector = MetricCollector(gather_func=gather, pred="pred")
     collector.collect({"id": ["a"], "pred": [0.3]})
+    collector.collect({"id": ["b"], "pred": [0.4]})
+    assert seen == []  # not per batch: once, when the data is read
+    assert collector.get_ids() == ["a", "b", "a'", "b'"]
+    assert collector.get()["pred"].tolist() == [0.3, 0.4, 0.5, 0.5]
     assert seen == [["id", "pred"]]
-    assert collector.get_ids() == ["a", "a"]
     local_only = MetricCollector(gather_func=gather, collect_distributed=False, pred="pred")
     local_only.collect({"id": ["a"], "pred": [0.3]})
     assert local_only.get_ids() == ["a"]

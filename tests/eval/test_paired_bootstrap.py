@@ -227,3 +227,48 @@ def test_missing_stratum_values_raise_naming_the_count() -> None:
     ci.set(frame)
     with pytest.raises(ValueError, match="stratum of 1 of 4 samples is missing"):
         ci.eval()
+
+
+def test_undefined_resamplings_are_left_out_of_the_comparison() -> None:
+    rng = np.random.default_rng(3)
+    n = 60
+    target = np.zeros(n, dtype=int)
+    target[[5, 20, 41]] = 1  # a rare class: unstratified resamplings sometimes draw no positive
+    a = np.round(rng.normal(0.4 + 0.3 * target, 0.2), 2)
+    b = np.round(rng.normal(0.4 + 0.1 * target, 0.2), 2)
+    frame = pd.DataFrame({"id": np.arange(n), "a": a, "b": b, "target": target})
+    paired = PairedBootstrap(
+        MetricAUCROC(pred="a", target="target"),
+        MetricAUCROC(pred="b", target="target"),
+        num_of_bootstraps=300,
+        rnd_seed=2,
+    )
+    paired.set(frame)
+    with pytest.warns(UndefinedMetricWarning, match=r"undefined .* in \d+ of 300 resamplings; they are left out"):
+        result = paired.eval()
+
+    from sklearn.metrics import roc_auc_score
+
+    def auc_of(scores: np.ndarray) -> Callable[[np.ndarray], float]:
+        return lambda s: roc_auc_score(target[s], scores[s]) if len(np.unique(target[s])) == 2 else np.nan
+
+    test, reference = naive_compare(auc_of(a), auc_of(b), fusemedml_resamples(np.arange(n), np.ones(n), 300, seed=2))
+    defined = ~(np.isnan(test) | np.isnan(reference))
+    assert 0 < (~defined).sum() < 300
+    assert result["num_undefined_bootstraps"] == (~defined).sum()
+    assert result["count"] == defined.sum()
+    assert result["count_superior"] == int((test[defined] > reference[defined]).sum())
+    assert result["diff"] == pytest.approx(float(np.mean(test[defined] - reference[defined])), abs=1e-12)
+    assert result["p_value"] == pytest.approx(1 - result["count_superior"] / defined.sum())
+
+
+def test_a_comparison_undefined_in_every_resampling_is_nan_with_a_warning() -> None:
+    frame = pd.DataFrame({"id": range(6), "a": np.linspace(0, 1, 6), "b": np.linspace(1, 0, 6), "target": 0})
+    paired = PairedBootstrap(
+        MetricAUCROC(pred="a", target="target"), MetricAUCROC(pred="b", target="target"), num_of_bootstraps=100
+    )
+    paired.set(frame)
+    with pytest.warns(UndefinedMetricWarning, match="in all 100 resamplings"):
+        result = paired.eval()
+    assert np.isnan(result["p_value"])
+    assert result["count"] == 0

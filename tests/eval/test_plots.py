@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from fuse.eval import (
     plot_confusion_matrix,
     plot_precision_recall_curves,
     plot_reliability_diagram,
+    plot_risk_calibration,
     plot_roc_curves,
 )
 
@@ -52,7 +54,14 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     figures: list[Any] = []
 
     def keep(figure: Any, output_filename: Any) -> Path:
+        figure.draw_without_rendering()  # lays the figure out: where the legends landed can be measured
+        legends = [(ax, ax.get_legend()) for ax in figure.axes if ax.get_legend()]
         snapshot = {
+            "legend_below_axes": [
+                legend.get_window_extent().y1 <= ax.get_window_extent().y0 + 1e-6 for ax, legend in legends
+            ],
+            "drawstyles": [[line.get_drawstyle() for line in ax.lines] for ax in figure.axes],
+            "xlabels": [ax.get_xlabel() for ax in figure.axes],
             "texts": [t.get_text() for ax in figure.axes for t in ax.texts],
             "legend": [t.get_text() for ax in figure.axes if ax.get_legend() for t in ax.get_legend().get_texts()],
             "titles": [ax.get_title() for ax in figure.axes],
@@ -164,9 +173,12 @@ def test_roc_curves_content(tmp_path: Path, drawn: list[Any]) -> None:
     (figure,) = drawn
     assert figure["titles"] == ["Test ROC"]
     assert figure["legend"] == ["chance", "benign (AUC = 0.790)", "malignant (AUC = 0.650)"]
+    assert figure["legend_below_axes"] == [True]  # off the curves
     chance, benign, malignant = figure["lines"][0]
     assert chance.tolist() == [[0, 0], [1, 1]]
-    np.testing.assert_array_equal(benign, np.column_stack((ROC["benign"]["fpr"], ROC["benign"]["tpr"])))
+    np.testing.assert_array_equal(
+        benign, np.column_stack([np.asarray(ROC["benign"][k], dtype=float) for k in ("fpr", "tpr")])
+    )
     assert malignant.shape == (3, 2)
     assert figure["collections"] == [1]  # one shaded band
     # without "auc" the legend shows the name only
@@ -175,12 +187,46 @@ def test_roc_curves_content(tmp_path: Path, drawn: list[Any]) -> None:
 
 
 @pytest.mark.usefixtures("matplotlib")
+def test_roc_operating_point_is_marked(tmp_path: Path, drawn: list[Any]) -> None:
+    plot_roc_curves(ROC, tmp_path / "roc.png", operating_points={"benign": (0.2, 0.6, "threshold 0.4")})
+    (figure,) = drawn
+    assert figure["legend"] == ["chance", "benign (AUC = 0.790)", "threshold 0.4", "malignant (AUC = 0.650)"]
+    assert figure["lines"][0][2].tolist() == [[0.2, 0.6]]  # a single marker at (fpr, tpr), after its curve
+    with pytest.raises(ValueError, match=r"operating_points has class 'x', which is not in curves"):
+        plot_roc_curves(ROC, tmp_path / "roc.png", operating_points={"x": (0.2, 0.6, "t")})
+    with pytest.raises(ValueError, match=r"operating_points\['benign'\] \(fpr, tpr\) must be finite within"):
+        plot_roc_curves(ROC, tmp_path / "roc.png", operating_points={"benign": (1.2, 0.6, "t")})
+
+
+@pytest.mark.usefixtures("matplotlib")
 def test_precision_recall_content(tmp_path: Path, drawn: list[Any]) -> None:
     plot_precision_recall_curves(PR, tmp_path / "pr.png")
     (figure,) = drawn
-    assert figure["legend"] == ["positive (AUC = 0.740)"]
+    assert figure["legend"] == ["positive (AUC-PR = 0.740)"]
+    assert figure["legend_below_axes"] == [True]  # off the curve
+    assert figure["drawstyles"] == [["steps-post"]]  # precision holds between thresholds: steps, not slopes
     (line,) = figure["lines"][0]
-    np.testing.assert_array_equal(line, np.column_stack((PR["positive"]["recall"], PR["positive"]["precision"])))
+    np.testing.assert_array_equal(
+        line, np.column_stack([np.asarray(PR["positive"][k], dtype=float) for k in ("recall", "precision")])
+    )
+
+
+@pytest.mark.usefixtures("matplotlib")
+def test_risk_calibration_content(tmp_path: Path, drawn: list[Any]) -> None:
+    pred = np.array([0.05, 0.08, 0.15, 0.55, 0.58, 0.95, 0.97, 1.0])
+    target = np.array([0, 0, 1, 0, 1, 1, 1, 1])
+    plot_risk_calibration(pred, target, tmp_path / "c.png", title="Before recalibration", class_name="malignant")
+    (figure,) = drawn
+    assert figure["titles"][0] == "Before recalibration"
+    assert figure["xlabels"][1] == "Predicted risk of malignant"  # the 0-1 risk scale, not the top-label confidence
+    points = figure["lines"][0][1]  # the diagonal, then the bins' points
+    # bins [0, 0.1), [0.1, 0.2), [0.5, 0.6), [0.9, 1.0]: mean predicted risk, observed share of malignant
+    np.testing.assert_allclose(points, [[0.065, 0.0], [0.15, 1.0], [0.565, 0.5], [0.973333, 1.0]], atol=1e-6)
+    assert figure["legend"][-2:] == ["not malignant (3)", "malignant (5)"]  # the histogram of the predictions
+    with pytest.raises(ValueError, match=r"target must hold 0 or 1 \(1 = positive\)"):
+        plot_risk_calibration([0.2, 0.4], [0, 2], tmp_path / "c.png")
+    with pytest.raises(ValueError, match="pred has 2 values but target has 3"):
+        plot_risk_calibration([0.2, 0.4], [0, 1, 1], tmp_path / "c.png")
 
 
 @pytest.mark.usefixtures("matplotlib")
@@ -194,6 +240,21 @@ def test_reliability_diagram_content(tmp_path: Path, drawn: list[Any]) -> None:
     quantile = {**RELIABILITY, "conf_vec": [0.5, 0.6, 0.65, 0.9, 1.0], "accuracy": np.array([0.0, 0.3, 0.7, 0.9])}
     plot_reliability_diagram(quantile, tmp_path / "quantile.png")
     assert drawn[1]["patches"] == [6, 4]
+
+
+@pytest.mark.usefixtures("matplotlib")
+def test_reliability_metric_titles_its_image(tmp_path: Path, drawn: list[Any]) -> None:
+    from fuse.eval import MetricReliabilityDiagram
+
+    batch = {"id": [0, 1, 2], "pred": np.array([[0.9, 0.1], [0.3, 0.7], [0.2, 0.8]]), "target": [0, 0, 1]}
+    for title in ("Reliability diagram, before temperature scaling", "Reliability diagram, after temperature scaling"):
+        metric = MetricReliabilityDiagram(pred="pred", target="target", output_filename=tmp_path / "r.png", title=title)
+        metric.collect(batch)
+        metric.eval()
+    assert [figure["titles"][0].splitlines()[0] for figure in drawn] == [
+        "Reliability diagram, before temperature scaling",
+        "Reliability diagram, after temperature scaling",
+    ]  # two images of one report are told apart
 
 
 @pytest.mark.usefixtures("matplotlib")
@@ -305,11 +366,12 @@ def test_confusion_matrix_bad_input(tmp_path: Path) -> None:
 
 def test_missing_matplotlib_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # an import of matplotlib now fails, even if it is installed
-    calls = [
+    calls: list[Callable[[], Path]] = [
         lambda: plot_roc_curves(ROC, tmp_path / "roc.png"),
         lambda: plot_precision_recall_curves(PR, tmp_path / "pr.png"),
         lambda: plot_reliability_diagram(RELIABILITY, tmp_path / "rel.png"),
         lambda: plot_confusion_matrix(COUNT, tmp_path / "cm.png"),
+        lambda: plot_risk_calibration([0.2, 0.8], [0, 1], tmp_path / "risk.png"),
     ]
     for call in calls:
         with pytest.raises(ImportError, match=r"need matplotlib.*pip install 'fuse-eval\[plot\]'"):

@@ -197,6 +197,6 @@ def test_readme_fuse_eval_one_liner_gives_example_4s_interval(
         runpy.run_module("fuse.eval", run_name="__main__", alter_sys=True)
     assert exit_info.value.code == 0
     auc = json.loads((tmp_path / "report" / "results.json").read_text())["metrics"]["auc"]
-    assert auc["org"] == 0.845
-    assert auc["conf_lower"] == pytest.approx(0.7125, abs=1e-12)
-    assert auc["conf_upper"] == pytest.approx(0.95375, abs=1e-12)
+    assert auc["value"] == 0.845
+    assert auc["low"] == pytest.approx(0.7125, abs=1e-12)
+    assert auc["high"] == pytest.approx(0.95375, abs=1e-12)

@@ -22,6 +22,10 @@ def _tour_code() -> str:
 def test_the_readme_tour_runs(tmp_path: Path) -> None:
     code = _tour_code()
     assert code.count("/tmp/fuse-tour") == 2, "the tour writes only under /tmp/fuse-tour (cache, model)"
+    # the best epoch is chosen on a validation split, the AUC measured on another; seeded, so runs agree
+    assert "trainer.fit(module, train, validation)" in code
+    assert "trainer.predict(module, test," in code
+    assert "pl.seed_everything(" in code
     code = code.replace("/tmp/fuse-tour", str(tmp_path / "tour"))
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path

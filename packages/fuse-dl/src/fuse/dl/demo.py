@@ -13,9 +13,10 @@ cancers found. The steps, each one function below, in the order they run:
    ``LightningModuleDefault`` (cross-entropy, ROC AUC logged per epoch; the best validation AUC epoch kept);
 4. prediction of the validation and test splits with the best checkpoint;
 5. fuse-eval: a decision threshold chosen on the *validation* split (the highest specificity with sensitivity
-   >= ``--min-sensitivity``), then the report on the *test* split: ROC AUC, sensitivity and specificity at that
-   threshold, each with a 95% stratified bootstrap confidence interval, calibration (ECE, reliability diagram) and
-   the ROC curve.
+   >= ``--min-sensitivity``), then the report on the *test* split (:func:`fuse.eval.write_report`): ROC AUC and
+   AUC-PR with 95% stratified bootstrap intervals; sensitivity, specificity, PPV, NPV and accuracy at that threshold
+   with their counts and 95% Wilson intervals; the confusion matrix; calibration (ECE, calibration plot) and the ROC
+   and precision-recall curves.
 
 Run it::
 
@@ -27,10 +28,10 @@ Run it::
 What it writes under ``--out`` (default: a new temporary directory, printed at the start and the end, so that the
 demo runs from any directory and never overwrites anything)::
 
-    report/results.md       the report (a table of every result, the set-up, the plots)
-    report/results.json     the same results for programs; also results.txt
-    report/roc.png          the ROC curve of the test split (with matplotlib)
-    report/reliability.png  its reliability diagram (with matplotlib)
+    report/report.html      the report: one page to open in a browser (set-up, tables, figures; self-contained)
+    report/results.md       the same tables in Markdown
+    report/results.json     the same numbers for programs
+    report/*.png            the ROC, precision-recall and calibration figures (with matplotlib)
     predictions.csv         id, split, label, probability of malignancy for the validation and test samples
     model/                  best_epoch.ckpt, last.ckpt and the epoch summaries (best epoch against each epoch)
 
@@ -43,8 +44,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -61,7 +62,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_breast_cancer
 from torch.utils.data import DataLoader
 
-from fuse.core import NDict, set_seed
+from fuse.core import set_seed
 from fuse.data import (
     BatchSamplerDefault,
     CollateDefault,
@@ -83,26 +84,14 @@ from fuse.dl import (
     ModelMultiHead,
     convert_predictions_to_dataframe,
 )
-from fuse.eval import (
-    CI,
-    EvaluatorDefault,
-    MetricApplyThresholds,
-    MetricAUCROC,
-    MetricBase,
-    MetricConfusion,
-    MetricECE,
-    MetricOperatingPoint,
-    MetricReliabilityDiagram,
-    MetricROCCurve,
-)
+from fuse.eval import EvaluatorDefault, MetricAUCROC, MetricOperatingPoint, ReportSettings, write_report
 
 __all__ = ["main", "run"]
 
 NUM_FEATURES = 30
 SPLITS = {"train": (0, 1, 2), "validation": (3,), "test": (4,)}  # five balanced folds -> 60 / 20 / 20 %
 PRED, TARGET = "model.output.malignancy", "data.label"  # the batch keys the metrics read
-PLOTS = {"roc": "roc.png", "reliability": "reliability.png"}
-NO_MATPLOTLIB = 'plots skipped: matplotlib is not installed (pip install "fuse-eval[plot]")'
+CLASS_NAMES = ["benign", "malignant"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -327,82 +316,57 @@ def choose_threshold(validation: pd.DataFrame, min_sensitivity: float) -> dict[s
     return point
 
 
-def evaluation_metrics(
-    threshold: float, bootstraps: int, seed: int, report_dir: Path | None, verbose: bool
-) -> dict[str, MetricBase]:
-    """The report's metrics, evaluated in order; ``report_dir`` given: the plots are drawn there.
+def report(
+    test: pd.DataFrame, point: dict[str, float], args: argparse.Namespace, sizes: dict[str, int], report_dir: Path
+) -> dict[str, Any]:
+    """The report on the test split (``report.html``, ``results.md``, ``results.json`` and the figures).
 
-    ``CI`` wraps a metric with a stratified bootstrap (resampling benign and malignant cases separately) and
-    returns ``{"org", "conf_lower", "conf_upper", ...}``. Metrics whose name starts with ``_`` are steps
-    (class predictions, curves drawn to a file) kept out of results.json.
+    Proportions (sensitivity, specificity, PPV, NPV, accuracy) get Wilson intervals from their counts; the AUCs a
+    stratified bootstrap (benign and malignant cases resampled separately).
     """
-
-    def with_ci(metric: MetricBase) -> CI:
-        return CI(
-            metric, stratum=TARGET, num_of_bootstraps=bootstraps, rnd_seed=seed, conf_interval=95, verbose=verbose
-        )
-
-    metrics: dict[str, MetricBase] = {
-        "auc": with_ci(MetricAUCROC(pred=PRED, target=TARGET)),
-        # class 1 (malignant) iff p(malignant) > threshold; the next metric reads these classes from the results
-        "_predicted_class": MetricApplyThresholds(pred=PRED, operation_point=threshold),
-        "at_threshold": with_ci(
-            MetricConfusion(
-                pred="results:metrics._predicted_class.cls_pred", target=TARGET, metrics=("sensitivity", "specificity")
-            )
+    probability = np.stack(test[PRED].to_list())[:, 1]  # the head's softmax: column 1 is p(malignant)
+    rule = (
+        f"the highest specificity on the validation split ({sizes['validation']} cases) with sensitivity >= "
+        f"{args.min_sensitivity}; there: sensitivity {point['sensitivity']:.3f}, specificity "
+        f"{point['specificity']:.3f}"
+    )
+    settings = ReportSettings(
+        threshold=point["threshold"],
+        threshold_rule=rule,
+        proportion_ci="wilson",
+        bootstraps=args.bootstraps,
+        seed=args.seed,
+        title="fuse demo: breast cancer (malignant vs benign), test split",
+        description=(
+            "Wisconsin diagnostic breast cancer table (scikit-learn), an MLP trained on "
+            f"{sizes['train']} cases, its epoch and threshold chosen on {sizes['validation']} validation cases, "
+            f"evaluated on {sizes['test']} held-out test cases."
         ),
-        "calibration": MetricECE(pred=PRED, target=TARGET, method="mean_confidence"),  # the standard ECE, 10 bins
-    }
-    if report_dir is not None:
-        metrics["_roc"] = MetricROCCurve(
-            pred=PRED, target=TARGET, class_names=[None, "malignant"], output_filename=report_dir / PLOTS["roc"]
-        )
-        metrics["_reliability"] = MetricReliabilityDiagram(
-            pred=PRED, target=TARGET, output_filename=report_dir / PLOTS["reliability"]
-        )
-    return metrics
+        verbose=not args.quiet,
+    )
+    return write_report(report_dir, probability, test[TARGET].astype(int).to_numpy(), CLASS_NAMES, settings=settings)
 
 
-def evaluate(test: pd.DataFrame, metrics: dict[str, MetricBase], report_dir: Path) -> NDict:
-    """Evaluate the test predictions; writes ``results.md``, ``results.json`` and ``results.txt`` to ``report_dir``."""
-    return EvaluatorDefault().eval(ids=None, data=test, metrics=metrics, output_dir=report_dir)
-
-
-def add_to_report(report: Path, sizes: dict[str, int], point: dict[str, float], plots: bool) -> None:
-    """Append the set-up (data, positive class, threshold) and the plots to ``results.md``."""
-    lines = [
-        "",
-        "## Set-up",
-        "",
-        "- data: Wisconsin diagnostic breast cancer (scikit-learn); positive class: malignant (label 1)",
-        f"- samples: {sizes['train']} train, {sizes['validation']} validation, {sizes['test']} test (evaluated above)",
-        (
-            f"- threshold: {point['threshold']:.4f} (malignant iff p > threshold), chosen on the validation split, "
-            f"where sensitivity is {point['sensitivity']:.3f} and specificity {point['specificity']:.3f}"
-        ),
-        "- confidence intervals: 95%, stratified bootstrap (percentile)",
-    ]
-    if plots:
-        lines += ["", "## Plots", ""] + [f"![{name}]({file})\n" for name, file in PLOTS.items()]
-    with report.open("a", encoding="utf-8") as file:
-        file.write("\n".join(lines) + "\n")
-
-
-def summary(results: NDict, point: dict[str, float], out: Path) -> str:
+def summary(results: dict[str, Any], out: Path) -> str:
     """The headline numbers, as printed at the end."""
+    metrics, setup = results["metrics"], results["setup"]
 
     def with_ci(key: str) -> str:
-        value, lower, upper = (results[f"{key}.{part}"] for part in ("org", "conf_lower", "conf_upper"))
-        return f"{value:.3f} [95% CI {lower:.3f}, {upper:.3f}]"
+        stat = metrics[key]
+        counts = f"  ({stat['successes']}/{stat['n']})" if "n" in stat else ""
+        return f"{stat['value']:.3f} [95% CI {stat['low']:.3f}, {stat['high']:.3f}]{counts}"
 
     return "\n".join(
         [
-            f"test split, malignant = positive, threshold {point['threshold']:.3f} (chosen on the validation split):",
-            f"  ROC AUC      {with_ci('metrics.auc')}",
-            f"  sensitivity  {with_ci('metrics.at_threshold.sensitivity')}",
-            f"  specificity  {with_ci('metrics.at_threshold.specificity')}",
-            f"  ECE          {results['metrics.calibration.ece']:.3f}",
-            f"report: {out / 'report' / 'results.md'}",
+            (
+                f"test split ({setup['cases']} cases), malignant = positive, threshold {setup['threshold']:.3f} "
+                "(chosen on the validation split):"
+            ),
+            f"  ROC AUC      {with_ci('auc')}",
+            f"  sensitivity  {with_ci('sensitivity')}",
+            f"  specificity  {with_ci('specificity')}",
+            f"  ECE          {results['calibration']['ece']:.3f}",
+            f"report: {out / 'report' / 'report.html'}",
         ]
     )
 
@@ -415,12 +379,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo with ``argv`` (``sys.argv[1:]`` when ``None``); returns the exit code (0)."""
     args = build_parser().parse_args(argv)
     with _demo_settings(verbose=not args.quiet):
-        run(args)
+        run(args, own_process=argv is None)
     return 0
 
 
-def run(args: argparse.Namespace) -> NDict:
-    """Every step, in order, with a line about each; returns the test split's results."""
+def run(args: argparse.Namespace, own_process: bool = False) -> dict[str, Any]:
+    """Every step, in order, with a line about each; returns the test split's report (see
+    :func:`fuse.eval.write_report`). ``own_process``: the process was started for the demo (the command line), so
+    its whole run time, imports included, is reported too."""
     verbose = not args.quiet
     say: Callable[..., None] = print if verbose else _silent
     start = time.perf_counter()
@@ -455,17 +421,28 @@ def run(args: argparse.Namespace) -> NDict:
     say(f"5. fuse-eval: threshold {point['threshold']:.4f} (validation sensitivity {point['sensitivity']:.3f} >= "
         f"{args.min_sensitivity}, specificity {point['specificity']:.3f}); evaluating the test split with "
         f"{args.bootstraps} bootstraps")  # fmt: skip
-    plots = importlib.util.find_spec("matplotlib") is not None
-    report_dir = out / "report"
-    metrics = evaluation_metrics(point["threshold"], args.bootstraps, args.seed, report_dir if plots else None, verbose)
-    results = evaluate(predictions["test"], metrics, report_dir)
-    add_to_report(report_dir / "results.md", sizes, point, plots)
-    if not plots:
-        print(NO_MATPLOTLIB)
+    results = report(predictions["test"], point, args, sizes, out / "report")
+    for note in results["notes"]:
+        print(f"note: {note}")  # e.g. no figures without matplotlib
 
-    print(summary(results, point, out))
-    say(f"done in {time.perf_counter() - start:.0f} s; everything is in {out}")
+    print(summary(results, out))
+    steps = time.perf_counter() - start
+    whole = _seconds_since_process_start() if own_process else None
+    timing = f"steps 1-5 took {steps:.0f} s"
+    if whole is not None:
+        timing = f"{whole:.0f} s in all ({timing}; the rest is starting Python and importing torch and Lightning)"
+    say(f"done: {timing}; everything is in {out}")
     return results
+
+
+def _seconds_since_process_start() -> float | None:
+    """Seconds since this process started (Linux: from /proc), or ``None`` where that is not known."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time, in clock ticks after boot
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 @contextlib.contextmanager

@@ -97,8 +97,10 @@ from fuse.eval._plots import (
     plot_confusion_matrix,
     plot_precision_recall_curves,
     plot_reliability_diagram,
+    plot_risk_calibration,
     plot_roc_curves,
 )
+from fuse.eval._proportion import PROPORTION_CI_METHODS, proportion_ci
 from fuse.eval._regression import (
     MetricMAE,
     MetricMSE,
@@ -113,6 +115,7 @@ from fuse.eval._regression import (
     rmse,
     spearman_correlation,
 )
+from fuse.eval._report import ReportSettings, write_report
 from fuse.eval._segmentation import (
     Metric2DHausdorff,
     MetricAverageSurfaceDistance,
@@ -161,7 +164,7 @@ _PUBLIC_CLASSES: tuple[type, ...] = (
     MetricMAE, MetricMSE, MetricPearsonCorrelation, MetricR2, MetricRMSE, MetricSpearmanCorrelation,
     MetricCountSeqAndTokens, MetricPerplexity, MetricUniqueValues, MetricCIndex, MetricExpectedCIndex,
     MetricAverageSurfaceDistance, MetricDice, MetricHausdorff, MetricHausdorff95, MetricIouJaccard, MetricOverlap,
-    MetricPixelAccuracy,
+    MetricPixelAccuracy, ReportSettings,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
     _public.__module__ = __name__
@@ -185,7 +188,10 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_precision_recall_curves",
     "plot_reliability_diagram",
+    "plot_risk_calibration",
     "plot_roc_curves",
+    "ReportSettings",
+    "write_report",
     "MetricMAE",
     "MetricMSE",
     "MetricPearsonCorrelation",
@@ -282,6 +288,8 @@ __all__ = [
     "MetricWithCollectorBase",
     "PairedBootstrap",
     "PerSampleData",
+    "PROPORTION_CI_METHODS",
+    "proportion_ci",
     "bootstrap_margin_equality",
     "bootstrap_margin_non_inferiority",
     "bootstrap_margin_superiority",

@@ -9,6 +9,14 @@ from typing import Any
 
 import numpy as np
 
+from fuse.eval._inputs import (
+    InputError,
+    binary_positive,
+    class_indices,
+    finite_scores,
+    numeric_scores,
+    score_array,
+)
 from fuse.eval._lazy import sk_metrics
 from fuse.eval._multiclass import MetricMultiClassDefault
 from fuse.eval._warnings import UndefinedMetricWarning
@@ -20,22 +28,52 @@ _BLOCK_ENTRIES = 1 << 22
 
 
 def binary_scores(
-    pred: Sequence[Any] | np.ndarray, target: Sequence[Any] | np.ndarray, pos_class_index: int = -1
+    pred: Sequence[Any] | np.ndarray,
+    target: Sequence[Any] | np.ndarray,
+    pos_class_index: int = -1,
+    pos_label: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """FuseMedML's conventions -> (scores, is_positive) for one class against the rest.
+    """FuseMedML's conventions -> (scores, is_positive) for one class against the rest, validated.
 
-    A scalar prediction per sample (or a vector of length 1) is the probability of class 1; with vectors of
-    class scores, column ``pos_class_index`` is used (the last column when negative).
+    A scalar prediction per sample (or a vector of length 1) is the score of the positive class: targets 0/1 (1 is
+    positive), or any two labels with ``pos_label`` naming the positive one (scikit-learn's rule). With vectors of
+    class scores, targets are class indices and column ``pos_class_index`` is used (the last column when negative).
+    Missing or text targets, labels that need ``pos_label`` and text scores raise naming their rows (missing scores
+    are left to the caller: see :func:`finite_binary_scores`).
+
+    >>> binary_scores([0.2, 0.9], [1, 2], pos_label=2)[1].tolist()
+    [False, True]
     """
-    target = np.asarray(target)
-    scores = np.asarray(pred) if not (isinstance(pred, np.ndarray) and pred.dtype == object) else np.stack(list(pred))
+    scores = numeric_scores(pred)
     if scores.ndim == 1 or (scores.ndim == 2 and scores.shape[1] == 1):
-        return scores.reshape(-1).astype(float), target.reshape(-1) == 1
-    scores = scores.reshape(-1, scores.shape[-1])
-    column = pos_class_index if pos_class_index >= 0 else scores.shape[1] - 1
-    if not 0 <= column < scores.shape[1]:
-        raise ValueError(f"pos_class_index {pos_class_index} is out of range for {scores.shape[1]} class scores")
-    return scores[:, column].astype(float), target.reshape(-1) == column
+        scores = scores.reshape(-1)
+        positive = binary_positive(target, pos_label)
+    else:
+        if pos_label is not None:
+            raise ValueError(
+                f"pos_label={pos_label!r} applies to one score per sample; with class-score vectors the target "
+                "holds class indices and pos_class_index (or class_names) picks the positive column"
+            )
+        scores = scores.reshape(-1, scores.shape[-1])
+        column = pos_class_index if pos_class_index >= 0 else scores.shape[1] - 1
+        if not 0 <= column < scores.shape[1]:
+            raise ValueError(f"pos_class_index {pos_class_index} is out of range for {scores.shape[1]} class scores")
+        positive = class_indices(target, scores.shape[1]) == column
+        scores = scores[:, column]
+    return scores, positive
+
+
+def finite_binary_scores(
+    pred: Sequence[Any] | np.ndarray,
+    target: Sequence[Any] | np.ndarray,
+    pos_class_index: int = -1,
+    pos_label: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`binary_scores` whose predictions must be finite (every column of score vectors: a NaN anywhere means
+    broken data), since a sort or a threshold of NaN is meaningless.
+    """
+    finite_scores(pred)
+    return binary_scores(pred, target, pos_class_index, pos_label)
 
 
 def auc_roc(
@@ -45,18 +83,30 @@ def auc_roc(
     pos_class_index: int = -1,
     ignore_index: int | None = None,
     max_fpr: float | None = None,
+    pos_label: Any = None,
 ) -> float:
     """ROC AUC of one class against the rest (sklearn ``roc_auc_score``); NaN with a warning when one class is absent.
 
+    Inputs follow :func:`binary_scores`: with one score per sample, targets other than 0/1 need ``pos_label``.
+    Samples whose target is ``ignore_index`` are left out.
+
     >>> auc_roc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
     0.75
+    >>> auc_roc([0.1, 0.4, 0.35, 0.8], ["benign", "benign", "malignant", "malignant"], pos_label="malignant")
+    0.75
     """
-    scores, positive = binary_scores(pred, target, pos_class_index)
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float).reshape(-1)
-    if ignore_index is not None:
-        keep = np.asarray(target).reshape(-1) != ignore_index
-        scores, positive = scores[keep], positive[keep]
-        weights = None if weights is None else weights[keep]
+    if ignore_index is None:
+        scores, positive = finite_binary_scores(pred, target, pos_class_index, pos_label)
+    else:
+        kept = np.flatnonzero(score_array(target).reshape(-1) != ignore_index)
+        try:
+            scores, positive = finite_binary_scores(
+                score_array(pred)[kept], score_array(target)[kept], pos_class_index, pos_label
+            )
+        except InputError as error:
+            raise error.at_rows(kept) from None
+        weights = None if weights is None else weights[kept]
     if positive.all() or not positive.any():
         warnings.warn(
             f"ROC AUC is undefined with only {'positive' if positive.any() else 'negative'} samples "
@@ -150,7 +200,8 @@ class MetricAUCROC(MetricMultiClassDefault):
     """ROC AUC (FuseMedML's ``MetricAUCROC``): binary, or one-vs-rest per class with ``macro_avg``.
 
     ``pred`` is a key holding a probability per sample (binary) or a vector of class scores; ``target`` holds
-    class indices. Without ``class_names`` and with vectors, the last column is the positive class.
+    class indices. Without ``class_names`` and with vectors, the last column is the positive class. Binary targets
+    other than 0/1 (1/2, text) need ``pos_label``, the label of the class whose probability ``pred`` holds.
     Bootstraps (``CI``) of this metric are computed for all resamplings at once.
 
     >>> import numpy as np
@@ -166,12 +217,16 @@ class MetricAUCROC(MetricMultiClassDefault):
         target: str,
         class_names: Sequence[str] | None = None,
         max_fpr: float | None = None,
+        pos_label: Any = None,
         **kwargs: Any,
     ) -> None:
+        # bound, not routed: a text pos_label would otherwise be read as a key to collect
+        metric_func = functools.partial(auc_roc, pos_label=pos_label)
         super().__init__(
-            pred=pred, target=target, metric_func=auc_roc, class_names=class_names, max_fpr=max_fpr, **kwargs
+            pred=pred, target=target, metric_func=metric_func, class_names=class_names, max_fpr=max_fpr, **kwargs
         )
         self._max_fpr = max_fpr
+        self._pos_label = pos_label
 
     def eval_resampled(self, results: Mapping[str, Any] | None, ids: np.ndarray, rows: np.ndarray) -> list[Any]:
         arguments = self._extract_arguments(results, ids)
@@ -182,7 +237,11 @@ class MetricAUCROC(MetricMultiClassDefault):
         classes = [-1] if self._class_names is None else list(range(len(self._class_names)))
         per_class = []
         for pos_class_index in classes:
-            scores, positive = binary_scores(pred, target, pos_class_index)
+            with self.naming_inputs(ids):  # checked once per bootstrap run, not once per block
+                scores, positive = self.cached_for_resampling(
+                    ("inputs", pos_class_index),
+                    functools.partial(finite_binary_scores, pred, target, pos_class_index, self._pos_label),
+                )
             groups = self.cached_for_resampling(
                 ("groups", pos_class_index), functools.partial(score_groups, scores, positive)
             )

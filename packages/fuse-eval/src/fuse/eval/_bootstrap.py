@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from typing import Any
@@ -10,12 +11,21 @@ import numpy as np
 import pandas as pd
 
 from fuse.core import progress
+from fuse.eval._classification import MetricAccuracy, MetricBalAccuracy, MetricBSS, MetricMCC
 from fuse.eval._lazy import scipy_stats as stats
 from fuse.eval._metric_base import Ids, MetricBase, WrappingMetric
+from fuse.eval._multiclass import MetricMultiClassDefault
+from fuse.eval._proportion import ProportionCounts, proportion_ci
+from fuse.eval._warnings import UndefinedMetricWarning
 
-__all__ = ["CI", "bootstrap_rows", "confidence_interval", "evaluate_bootstraps"]
+__all__ = ["CI", "bootstrap_rows", "confidence_interval", "describe_metric", "evaluate_bootstraps"]
 
-CI_METHODS = ("PERCENTILE", "NORMAL", "PIVOTAL")
+BOOTSTRAP_CI_METHODS = ("PERCENTILE", "NORMAL", "PIVOTAL")
+# analytic intervals of proportions (no resampling), by their proportion_ci names
+ANALYTIC_CI_METHODS = {"WILSON": "wilson", "CLOPPER-PEARSON": "clopper-pearson"}
+CI_METHODS = (*BOOTSTRAP_CI_METHODS, *ANALYTIC_CI_METHODS)
+# metrics whose target holds class labels: a class with a single case makes their intervals unreliable
+_CLASSIFICATION_METRICS = (MetricMultiClassDefault, MetricAccuracy, MetricBalAccuracy, MetricBSS, MetricMCC)
 _ROWS_PER_BLOCK_ENTRIES = 1 << 22
 
 
@@ -74,11 +84,13 @@ def evaluate_bootstraps(
     num_of_bootstraps: int,
     rnd_seed: int,
     verbose: bool = False,
+    name: str | None = None,
 ) -> list[list[Any]]:
     """Every metric evaluated on the same ``num_of_bootstraps`` resamplings of ``ids`` (see :func:`bootstrap_rows`).
 
     Returns one list of per-resampling results per metric. Each metric evaluates a whole block of resamplings at
-    once through ``eval_resampled`` (vectorised where the metric supports it). Errors propagate.
+    once through ``eval_resampled`` (vectorised where the metric supports it). Errors propagate. ``name`` (what
+    is bootstrapped) is shown in the progress line.
     """
     samples: list[list[Any]] = [[] for _ in metrics]
     _check_strata(strata)
@@ -88,7 +100,7 @@ def evaluate_bootstraps(
     ids, strata = ids[order], strata[order]
     blocks = bootstrap_rows(strata, num_of_bootstraps, rnd_seed)
     block = rows_per_block(len(ids), num_of_bootstraps)
-    description = f"bootstraps ({block} per step)"
+    description = f"bootstraps of {name} ({block} per step)" if name else f"bootstraps ({block} per step)"
     with ExitStack() as scopes:
         for metric in metrics:
             scopes.enter_context(metric.resampling())
@@ -102,7 +114,8 @@ def confidence_interval(method: str, original: float, samples: np.ndarray, confi
     """(lower, upper) bounds of a bootstrap confidence interval, with FuseMedML's formulas.
 
     PERCENTILE: the sorted samples at ``floor(a*n)`` and ``floor((1-a)*n)``, ``a = (1 - confidence/100) / 2``;
-    NORMAL: ``original -/+ z(a) * std``; PIVOTAL: ``2*original - upper``, ``2*original - lower``.
+    NORMAL: ``original -/+ z(a) * std``; PIVOTAL: ``2*original - upper``, ``2*original - lower``. ``samples`` must
+    be the defined (non-NaN) values: NaN would sort last and shift the upper bound (``CI`` drops them first).
     """
     alpha = (1 - confidence / 100.0) / 2.0
     if method == "NORMAL":
@@ -117,21 +130,54 @@ def confidence_interval(method: str, original: float, samples: np.ndarray, confi
     return 2 * original - high, 2 * original - low
 
 
-class CI(WrappingMetric):
-    """Bootstrap confidence interval of another metric (FuseMedML's ``CI``, same resampling, same numbers).
+def describe_metric(metric: MetricBase) -> str:
+    """A short description of a metric for messages: its class and the keys it reads, e.g.
+    ``MetricAUCROC(pred=pred, target=target)``.
+    """
+    keys = getattr(metric, "_keys_to_collect", None) or {}
+    return f"{type(metric).__name__}({', '.join(f'{name}={key}' for name, key in keys.items())})"
 
-    The result (per key for dict results) is ``{"org", "mean", "std", "conf_interval", "conf_lower",
-    "conf_upper"}``. Resampling is stratified by the collected ``stratum`` key when given. Metrics with a
-    vectorised form (e.g. ``MetricAUCROC``) evaluate all resamplings at once; others are evaluated one
-    resampling at a time. An error in any resampling raises.
+
+class CI(WrappingMetric):
+    """Confidence interval of another metric: FuseMedML's bootstrap ``CI`` (same resampling, same numbers), or an
+    analytic interval for metrics that are proportions of counts.
+
+    Bootstrap (``ci_method`` ``"PERCENTILE"``, ``"NORMAL"`` or ``"PIVOTAL"``): the result (per key for dict
+    results) is ``{"org", "mean", "std", "conf_interval", "conf_lower", "conf_upper",
+    "num_undefined_bootstraps"}``. Resampling is stratified by the collected ``stratum`` key when given. Metrics
+    with a vectorised form (e.g. ``MetricAUCROC``) evaluate all resamplings at once; others one at a time; an
+    error in any resampling raises. Resamplings where the metric is undefined (NaN, e.g. no positive sample drawn)
+    are left out of the bounds, mean and std, counted in ``num_undefined_bootstraps``, and warned about (FuseMedML
+    let NaN sort last, which pushed the upper bound to the largest defined value). A warning also says when a
+    stratum holds a single sample or a class of the target a single case, and when an interval has width zero:
+    the percentile bootstrap of a proportion that is 0 or 1 in every resampling (e.g. 42 of 42 positives
+    detected) is degenerate, not certain — use an analytic interval for it.
+
+    Analytic (``ci_method`` ``"WILSON"`` or ``"CLOPPER-PEARSON"``, see :func:`fuse.eval.proportion_ci`): for
+    metrics that give the counts behind their values (:class:`MetricConfusion`: sensitivity, specificity,
+    PPV, NPV, accuracy; :class:`MetricAccuracy`), each proportion gets ``{"org", "conf_interval", "conf_lower",
+    "conf_upper", "ci_method", "successes", "n"}``, equal to statsmodels' ``proportion_confint(successes, n)``; nothing is
+    resampled (``stratum``, ``num_of_bootstraps`` and ``rnd_seed`` are unused). Counts (``tp``...) stay as they
+    are; other values (f1, macro averages) are returned without an interval, with a warning.
+
+    >>> import numpy as np
+    >>> from fuse.eval import MetricConfusion
+    >>> sens_spec = MetricConfusion(pred="pred", target="target", metrics=("sensitivity", "specificity"))
+    >>> metric = CI(sens_spec, ci_method="WILSON")
+    >>> metric.collect({"id": np.arange(50), "pred": np.r_[np.full(42, 0.9), np.full(8, 0.2)], "target": np.r_[np.ones(42), np.zeros(8)]})
+    >>> sensitivity = metric.eval()["sensitivity"]
+    >>> sensitivity["org"], round(sensitivity["conf_lower"], 4), sensitivity["conf_upper"], sensitivity["n"]
+    (1.0, 0.9162, 1.0, 42)
 
     :param metric: the metric to bootstrap.
     :param stratum: key holding the stratum of each sample (e.g. the target), or ``None``.
     :param num_of_bootstraps: number of resamplings.
     :param rnd_seed: seed of the ``np.random.RandomState`` that draws them.
     :param conf_interval: confidence level in percent.
-    :param ci_method: ``"PERCENTILE"``, ``"NORMAL"`` or ``"PIVOTAL"``.
+    :param ci_method: ``"PERCENTILE"``, ``"NORMAL"``, ``"PIVOTAL"``, ``"WILSON"`` or ``"CLOPPER-PEARSON"``
+        (case-insensitive).
     :param verbose: show a progress bar.
+    :param name: what the progress line and warnings call the metric; by default its class and keys.
     """
 
     def __init__(
@@ -143,54 +189,212 @@ class CI(WrappingMetric):
         conf_interval: float = 95,
         ci_method: str = "PERCENTILE",
         verbose: bool = False,
+        name: str | None = None,
         **super_kwargs: Any,
     ) -> None:
-        if ci_method not in CI_METHODS:
-            raise ValueError(f"ci_method must be one of {CI_METHODS}, got {ci_method!r}")
+        method = ci_method.upper() if isinstance(ci_method, str) else ci_method
+        if method not in CI_METHODS:
+            raise ValueError(f"ci_method must be one of {CI_METHODS} (any case), got {ci_method!r}")
         if not 0 < conf_interval < 100:
             raise ValueError(f"conf_interval is a percentage in (0, 100), got {conf_interval!r}")
         if num_of_bootstraps < 1:
             raise ValueError(f"num_of_bootstraps must be >= 1, got {num_of_bootstraps!r}")
+        if method in ANALYTIC_CI_METHODS and not isinstance(metric, ProportionCounts):
+            raise TypeError(
+                f"ci_method={ci_method!r} is an analytic interval of a proportion of counts, which "
+                f"{type(metric).__name__} does not provide; use it with MetricConfusion or MetricAccuracy, or use a "
+                f"bootstrap ci_method {BOOTSTRAP_CI_METHODS}"
+            )
         super().__init__(metric, stratum=stratum, **super_kwargs)
+        self._stratum_key = stratum
         self._num_of_bootstraps = num_of_bootstraps
         self._rnd_seed = rnd_seed
         self._conf_interval = conf_interval
-        self._ci_method = ci_method
+        self._ci_method = method
         self._verbose = verbose
+        self._name = name
 
     def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> dict[str, Any]:
         id_array = self._ids_array(ids)
+        original = self._metric.eval(results, id_array)
+        if not isinstance(original, Mapping) and not _is_number(original):
+            raise TypeError(
+                f"CI needs a metric returning a number or a dict of numbers; {type(self._metric).__name__} returned "
+                f"{type(original).__name__}"
+            )
+        if self._ci_method in ANALYTIC_CI_METHODS:
+            return self._analytic(original, results, id_array)
+
         data = self._collector.get(id_array)
         strata = np.asarray(data["stratum"]) if "stratum" in data else np.ones(len(id_array))
-        original = self._metric.eval(results, id_array)
-
+        _check_strata(strata)
+        self._warn_single_cases(id_array, strata)
         (samples,) = evaluate_bootstraps(
-            [self._metric], results, id_array, strata, self._num_of_bootstraps, self._rnd_seed, self._verbose
+            [self._metric],
+            results,
+            id_array,
+            strata,
+            self._num_of_bootstraps,
+            self._rnd_seed,
+            self._verbose,
+            name=self._label(),
         )
-
         if isinstance(original, Mapping):
-            return {key: self._stats(value, [s[key] for s in samples]) for key, value in original.items()}
-        if _is_number(original):
-            stats_of_value: dict[str, Any] = self._stats(original, samples)
-            return stats_of_value
-        raise TypeError(
-            f"CI needs a metric returning a number or a dict of numbers; {type(self._metric).__name__} returned "
-            f"{type(original).__name__}"
-        )
+            keyed = {key: self._stats(value, [s[key] for s in samples]) for key, value in original.items()}
+        else:
+            keyed = {"": self._stats(original, samples)}
+        self._warn_undefined_and_degenerate(keyed)
+        return keyed if isinstance(original, Mapping) else keyed[""]
+
+    def _label(self) -> str:
+        return self._name if self._name is not None else describe_metric(self._metric)
 
     def _stats(self, original: Any, samples: list[Any]) -> Any:
         if not _is_number(original):
             return original  # e.g. a curve or a count table inside a dict result: kept as computed
         values = np.asarray(samples, dtype=float)
-        lower, upper = confidence_interval(self._ci_method, float(original), values, self._conf_interval)
+        defined = values[~np.isnan(values)]
+        if len(defined):
+            lower, upper = confidence_interval(self._ci_method, float(original), defined, self._conf_interval)
+            mean, std = float(np.mean(defined)), float(np.std(defined))
+        else:
+            lower = upper = mean = std = float("nan")
         return {
             "org": original,
-            "mean": float(np.mean(values)),
-            "std": float(np.std(values)),
+            "mean": mean,
+            "std": std,
             "conf_interval": self._conf_interval,
             "conf_lower": lower,
             "conf_upper": upper,
+            "num_undefined_bootstraps": len(values) - len(defined),
         }
+
+    def _warn_undefined_and_degenerate(self, keyed: Mapping[str, Any]) -> None:
+        intervals = {key: value for key, value in keyed.items() if isinstance(value, Mapping)}
+        shown = {key: f"[{key}]" if key else "" for key in intervals}
+        undefined = {key: value["num_undefined_bootstraps"] for key, value in intervals.items()}
+        if any(undefined.values()):
+            counts = ", ".join(f"{shown[key] or 'value'}: {count}" for key, count in undefined.items() if count)
+            warnings.warn(
+                f"CI of {self._label()}: undefined (NaN, e.g. a class absent from the resampling) in some of "
+                f"{self._num_of_bootstraps} resamplings ({counts}); the bounds, mean and std are over the defined "
+                "ones only and the count is in 'num_undefined_bootstraps'. With a rare class, stratify by the "
+                "target (stratum=...) so that every resampling holds it",
+                UndefinedMetricWarning,
+                stacklevel=3,
+            )
+        degenerate = [
+            key
+            for key, value in intervals.items()
+            if undefined[key] < self._num_of_bootstraps and value["conf_lower"] == value["conf_upper"]
+        ]
+        if degenerate:
+            at_boundary = all(intervals[key]["conf_lower"] in (0, 1) for key in degenerate)
+            why = (
+                "it is 0 or 1 in every resampling (or all but a few): the percentile bootstrap of a proportion at the boundary is "
+                "degenerate (e.g. 42 of 42 positives detected give [1, 1]), not certain. For sensitivity, "
+                "specificity, PPV, NPV or accuracy use an analytic interval: CI(MetricConfusion(...), "
+                "ci_method='WILSON') or fuse.eval.proportion_ci(successes, n)"
+                if at_boundary
+                else "it takes the same value in every resampling (or all but a few): a quantity fixed by the number of samples "
+                "(such as a total count), or too few distinct samples to resample; the interval says nothing about "
+                "its uncertainty"
+            )
+            keys = ", ".join(shown[key] for key in degenerate if shown[key])
+            warnings.warn(
+                f"CI of {self._label()}{' ' + keys if keys else ''}: the {self._conf_interval}% bootstrap interval "
+                f"has width zero because {why}",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _warn_single_cases(self, ids: np.ndarray, strata: np.ndarray) -> None:
+        """A stratum of one sample, or a class with one case, is the same in every resampling or absent from it."""
+        if self._stratum_key is not None:
+            values, counts = np.unique(strata, return_counts=True)
+            single = [v.item() if isinstance(v, np.generic) else v for v in values[counts == 1]]
+            if single:
+                warnings.warn(
+                    f"CI of {self._label()}: stratum {self._stratum_key!r} has a single sample for value(s) "
+                    f"{single[:5]!r} (e.g. a class with one case): every resampling holds that sample once, so it "
+                    "adds no variability and the interval is too narrow; collect more cases or merge strata",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                return
+        for label, count in _single_case_classes(self._metric, ids).items():
+            warnings.warn(
+                f"CI of {self._label()}: class {label!r} of the target has a single case among {count} samples: "
+                "the metric on a resampling rests on that one case or is undefined without it; the interval is "
+                "unreliable",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _analytic(self, original: Any, results: Mapping[str, Any] | None, ids: np.ndarray) -> dict[str, Any]:
+        assert isinstance(self._metric, ProportionCounts)
+        counts = self._metric.proportion_counts(results, ids)
+        values = dict(original) if isinstance(original, Mapping) else {"": original}
+        out: dict[str, Any] = {}
+        missing = []
+        for key, value in values.items():
+            if key not in counts or not _is_number(value):
+                if _is_number(value):
+                    missing.append(key)
+                out[key] = value
+                continue
+            pair = counts[key]
+            if pair is None:  # a count, not an estimate
+                out[key] = value
+                continue
+            successes, n = pair
+            if n > 0 and abs(float(value) - successes / n) > 1e-9:
+                raise RuntimeError(
+                    f"{type(self._metric).__name__}[{key}] is {value} but its counts give {successes}/{n}: the "
+                    "metric's proportion_counts do not match its values"
+                )
+            lower, upper = proportion_ci(
+                successes, n, ANALYTIC_CI_METHODS[self._ci_method], alpha=1 - self._conf_interval / 100.0
+            )
+            out[key] = {
+                "org": value,
+                "conf_interval": self._conf_interval,
+                "conf_lower": lower,
+                "conf_upper": upper,
+                "ci_method": self._ci_method,
+                "successes": successes,
+                "n": n,
+            }
+        if missing:
+            warnings.warn(
+                f"CI of {self._label()}: {', '.join(k or 'the value' for k in missing)} not a proportion of counts "
+                f"(e.g. f1, a macro average): no {self._ci_method} interval, reported as is; use a bootstrap "
+                f"ci_method {BOOTSTRAP_CI_METHODS} for them",
+                UserWarning,
+                stacklevel=3,
+            )
+        return out if isinstance(original, Mapping) else out[""]
+
+
+def _single_case_classes(metric: MetricBase, ids: np.ndarray) -> dict[Any, int]:
+    """Classes of a classification metric's target that have exactly one case among ``ids`` -> the sample count."""
+    keys = getattr(metric, "_keys_to_collect", None) or {}
+    if not isinstance(metric, _CLASSIFICATION_METRICS) or "target" not in keys:
+        return {}
+    target = metric._collector.get(ids).get("target")
+    if target is None:
+        return {}
+    try:
+        array = np.asarray(target)
+    except ValueError:  # ragged: not class labels
+        return {}
+    if array.ndim == 2:  # one-hot targets
+        array = array.argmax(axis=1)
+    if array.ndim != 1 or array.dtype.kind not in "biufUSO":
+        return {}
+    labels = pd.Series(array).dropna()
+    counts = labels.value_counts()
+    return {(k.item() if isinstance(k, np.generic) else k): len(array) for k in counts.index[counts == 1]}
 
 
 def _is_number(value: Any) -> bool:

@@ -7,7 +7,9 @@ Samples are binned by their top-label confidence (the maximum probability); a bi
 samples whose argmax is the target (Guo et al. 2017, https://arxiv.org/abs/1706.04599).
 
 Fixed on the way (reference §8.2): bins are ``[lo, hi)`` except the last, which is closed, so a confidence of exactly
-1.0 (or the maximum, with quantile bins) is counted instead of being dropped from every bin; ``MetricECE`` offers the
+1.0 (or the maximum, with quantile bins) is counted instead of being dropped from every bin; equal-width edges are
+``i / num_bins`` (correctly rounded) instead of ``linspace``'s ``i * (1 / num_bins)``, which put confidences of exactly
+0.3, 0.6 and 0.7 one bin low; ``MetricECE`` offers the
 standard mean-confidence ECE next to FuseMedML's upper-edge formula; ``MetricApplyTemperature`` returns
 ``PerSampleData`` (aligned by id under ``CI``, ``GroupAnalysis`` and ``Filter``) instead of a bare array; an empty bin's
 accuracy is NaN (nothing was measured), not 0.
@@ -38,6 +40,9 @@ from fuse.eval._per_sample import PerSampleData
 from fuse.eval._warnings import UndefinedMetricWarning
 
 __all__ = [
+    # binning, shared with the plots
+    "bin_index",
+    "equal_width_edges",
     # metrics
     "MetricReliabilityDiagram",
     "MetricECE",
@@ -160,6 +165,30 @@ class _Bins:
     correct_counts: np.ndarray  # (K,)
 
 
+def equal_width_edges(num_bins: int) -> np.ndarray:
+    """The ``num_bins + 1`` edges ``i / num_bins`` of equal-width bins of [0, 1], each the float nearest to it.
+
+    ``np.linspace`` computes ``i * (1 / num_bins)``, which for 10 bins gives 0.30000000000000004, 0.6000000000000001
+    and 0.7000000000000001, so a confidence of exactly 0.3, 0.6 or 0.7 fell one bin low; ``i / num_bins`` is
+    correctly rounded, so a confidence written as ``i / num_bins`` (0.3) lands on its edge.
+
+    >>> equal_width_edges(10)[[3, 6, 7]].tolist()
+    [0.3, 0.6, 0.7]
+    """
+    return np.arange(num_bins + 1) / num_bins
+
+
+def bin_index(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The bin of each value: bins are ``[edge_i, edge_i+1)`` (a value on an edge goes to the bin above it), the last
+    one closed (``1.0`` is in the last bin); with repeated edges a value goes to the last bin starting at it.
+
+    >>> bin_index(equal_width_edges(10), np.array([0.0, 0.29999, 0.3, 0.95, 1.0])).tolist()
+    [0, 2, 3, 9, 9]
+    """
+    bins = len(edges) - 1
+    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, bins - 1)
+
+
 def _bin(pred: ArrayLike, target: ArrayLike, num_bins: int | None, num_quantiles: int | None, ids: Ids | None) -> _Bins:
     _check_bins(num_bins, num_quantiles)
     probabilities = _probabilities(pred, ids)
@@ -174,10 +203,9 @@ def _bin(pred: ArrayLike, target: ArrayLike, num_bins: int | None, num_quantiles
             edges = np.full(num_quantiles + 1, np.nan)
     else:
         assert num_bins is not None
-        edges = np.linspace(0, 1, num_bins + 1)
+        edges = equal_width_edges(num_bins)
+    index = bin_index(edges, confidence)
     bins = len(edges) - 1
-    # [edge_i, edge_i+1), the last bin closed; with repeated edges a sample goes to the last bin starting at its value
-    index = np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, bins - 1)
     counts = np.bincount(index, minlength=bins)
     correct_counts = np.bincount(index, weights=correct, minlength=bins)
     return _Bins(edges, index, confidence, correct, counts, correct_counts)
@@ -202,9 +230,10 @@ def reliability_diagram(
 ) -> dict[str, Any]:
     """The data of a reliability diagram (FuseMedML's result keys): samples binned by top-label confidence.
 
-    - ``conf_vec``: the ``K + 1`` bin edges: ``linspace(0, 1, num_bins + 1)``, or with ``num_quantiles`` (which takes
-      precedence over ``num_bins``) equal-mass edges, scipy ``mstats.mquantiles`` of the confidences as FuseMedML
-      computes them; bins are ``[lo, hi)`` except the last, which is closed;
+    - ``conf_vec``: the ``K + 1`` bin edges: ``i / num_bins`` (:func:`equal_width_edges`, exact where FuseMedML's
+      ``linspace`` put 0.3 one bin low), or with ``num_quantiles`` (which takes precedence over ``num_bins``)
+      equal-mass edges, scipy ``mstats.mquantiles`` of the confidences as FuseMedML computes them; bins are
+      ``[lo, hi)`` (a confidence on an edge goes to the bin above it) except the last, which is closed;
     - ``mid_confidence_points``: the bin centres; ``accuracy``: per-bin accuracy (NaN for an empty bin);
       ``num_samples_per_bin``: per-bin counts;
     - ``avg_accuracy``, ``avg_confidence``: overall accuracy and mean confidence; ``total_samples``.
@@ -469,10 +498,12 @@ class MetricReliabilityDiagram(MetricDefault):
         num_bins: int | None = 10,
         num_quantiles: int | None = None,
         output_filename: str | os.PathLike[str] | None = None,
+        title: str | None = None,
         **kwargs: Any,
     ) -> None:
         _check_bins(num_bins, num_quantiles)
         self._output_filename = output_filename
+        self._title = title  # of the image (None: the plot's default): which scores, e.g. after temperature scaling
         super().__init__(
             metric_func=functools.partial(reliability_diagram, num_bins=num_bins, num_quantiles=num_quantiles),
             pred=pred,
@@ -486,7 +517,8 @@ class MetricReliabilityDiagram(MetricDefault):
         if self._output_filename is not None:
             from fuse.eval._plots import plot_reliability_diagram
 
-            plot_reliability_diagram(result, self._output_filename)
+            titled = {} if self._title is None else {"title": self._title}
+            plot_reliability_diagram(result, self._output_filename, **titled)
         return result
 
     def eval_resampled(self, results: Mapping[str, Any] | None, ids: np.ndarray, rows: np.ndarray) -> list[Any]:

@@ -5,6 +5,12 @@ FuseMedML's classification family (``MetricAUCPR``, ``MetricAccuracy``, ``Metric
 result formats, plus ``MetricOperatingPoint``. Predictions follow FuseMedML's conventions: a scalar per sample is the
 probability of class 1, a vector per sample holds class scores, and an integer per sample is a class label.
 
+Inputs are checked before any number is computed (:mod:`fuse.eval._inputs`): targets of probabilities of class 1 are
+0/1 (or booleans), and any other two labels (1/2, text) need ``pos_label``, the label of the class whose probability
+``pred`` holds (a function argument, and a constructor argument of the metric classes, never read as a key);
+targets of score vectors are column indices; missing targets or scores and text where numbers are needed raise
+naming the rows, or the key and the ids through a metric class.
+
 Fixed on the way (reference §8.2): ``MetricConfusion`` honours ``operation_point`` and never argmaxes a column of
 scalar probabilities as if it were one vector; ``MetricApplyThresholds`` passes integer class labels through
 unchanged instead of collapsing every class >= 1 into 1.
@@ -22,11 +28,13 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from fuse.eval._auc import auc_pr_resampled, binary_scores, score_groups
+from fuse.eval._auc import auc_pr_resampled, finite_binary_scores, score_groups
+from fuse.eval._inputs import InputError, binary_positive, class_indices, class_labels, finite_scores
 from fuse.eval._lazy import sk_metrics
 from fuse.eval._metric_base import RESULTS_PREFIX, MetricDefault
 from fuse.eval._multiclass import MetricMultiClassDefault
 from fuse.eval._per_sample import PerSampleData
+from fuse.eval._proportion import confusion_proportion
 from fuse.eval._warnings import UndefinedMetricWarning
 
 __all__ = [
@@ -71,6 +79,8 @@ CONFUSION_METRICS: tuple[str, ...] = (
     "tnr",
     "precision",
     "ppv",
+    "npv",
+    "accuracy",
     "f1",
     "matrix",
 )
@@ -118,29 +128,54 @@ def _scalar_kind(array: np.ndarray, what: str) -> str:
     )
 
 
+def _pred_kind(pred: ArrayLike, what: str = "pred") -> tuple[str, np.ndarray]:
+    """``("vectors" | "labels" | "probabilities", array)`` of per-sample predictions; text, missing and infinite
+    values raise naming their rows.
+    """
+    array = _as_array(pred)
+    finite_scores(array, what)
+    if array.ndim == 2:
+        return "vectors", array.astype(float)
+    if array.ndim != 1:
+        raise ValueError(f"{what} must be one value or one vector per sample, got an array of shape {array.shape}")
+    return _scalar_kind(array, what), array
+
+
 def _pred_labels(pred: ArrayLike, what: str = "pred") -> np.ndarray:
     """FuseMedML's class-prediction rule: vectors are argmax-ed, labels are kept, probabilities of class 1 become
     ``p > 0.5`` (the argmax of ``[1 - p, p]``).
     """
-    array = _as_array(pred)
-    if array.ndim == 2:
+    kind, array = _pred_kind(pred, what)
+    if kind == "vectors":
         return _argmax(array)
-    if array.ndim != 1:
-        raise ValueError(f"{what} must be one value or one vector per sample, got an array of shape {array.shape}")
-    if _scalar_kind(array, what) == "labels":
+    if kind == "labels":
         return array.astype(np.int64)
     return (array > 0.5).astype(np.int64)
 
 
 def _target_labels(target: ArrayLike) -> np.ndarray:
-    """Targets as class indices: one-hot vectors are argmax-ed, integer(-valued) labels are kept."""
-    array = _as_array(target)
-    if array.ndim == 2:
-        return _argmax(array)
-    if array.ndim != 1 or not _is_integer_valued(array):
-        shown = array.reshape(-1)[:3].tolist()
-        raise ValueError(f"target must hold class indices or one-hot vectors, got values such as {shown}")
-    return array.astype(np.int64)
+    """Targets as class indices: one-hot vectors are argmax-ed, integer(-valued) labels are kept; missing values and
+    text raise naming their rows.
+    """
+    return class_labels(target)
+
+
+def _class_pairs(pred: ArrayLike, target: ArrayLike, pos_label: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted class, true class) per sample for label metrics, with the input rules of the binary metrics:
+    targets of score vectors are column indices; targets of probabilities of class 1 are 0/1, or two labels with
+    ``pos_label`` naming class 1.
+    """
+    kind, array = _pred_kind(pred)
+    if pos_label is not None and kind != "probabilities":
+        raise ValueError(
+            f"pos_label={pos_label!r} applies to one probability per sample; pred holds class {kind}, compared with "
+            "the target as class indices"
+        )
+    if kind == "vectors":
+        return _argmax(array), class_indices(target, array.shape[1])
+    if kind == "labels":
+        return array.astype(np.int64), class_labels(target)
+    return (array > 0.5).astype(np.int64), binary_positive(target, pos_label).astype(np.int64)
 
 
 def _weights(sample_weight: ArrayLike | None, n: int) -> np.ndarray | None:
@@ -220,17 +255,19 @@ def auc_pr(
     target: ArrayLike,
     sample_weight: ArrayLike | None = None,
     pos_class_index: int = -1,
+    pos_label: Any = None,
 ) -> float:
     """Area under the precision-recall curve, ``auc(recall, precision)`` from sklearn ``precision_recall_curve``
     (trapezoidal, not average precision), one class against the rest; NaN with a warning when one class is absent.
 
     Scalar predictions are the probability of class 1 (class 0 scores ``1 - p`` when ``pos_class_index=0``); with
-    vectors, column ``pos_class_index`` is used (the last one when negative).
+    vectors, column ``pos_class_index`` is used (the last one when negative). Binary targets other than 0/1 need
+    ``pos_label``, as in :func:`fuse.eval.auc_roc`.
 
     >>> round(auc_pr([0.2, 0.3, 0.9, 0.6], [1, 0, 1, 1]), 4)
     0.9028
     """
-    scores, positive = _auc_pr_inputs(pred, target, pos_class_index)
+    scores, positive = _auc_pr_inputs(pred, target, pos_class_index, pos_label)
     weights = _weights(sample_weight, len(scores))
     if positive.all() or not positive.any():
         return _undefined(
@@ -240,43 +277,52 @@ def auc_pr(
     return float(sk_metrics.auc(recall, precision))
 
 
-def _auc_pr_inputs(pred: ArrayLike, target: ArrayLike, pos_class_index: int) -> tuple[np.ndarray, np.ndarray]:
+def _auc_pr_inputs(
+    pred: ArrayLike, target: ArrayLike, pos_class_index: int, pos_label: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(scores, is positive) of one class against the rest; class 0 of scalar probabilities scores ``1 - p``."""
-    scores, positive = binary_scores(pred, target, pos_class_index)
+    scores, positive = finite_binary_scores(pred, target, pos_class_index, pos_label)
     if pos_class_index == 0 and _as_array(pred).ndim == 1:
-        scores, positive = 1.0 - scores, np.asarray(target).reshape(-1) == 0
+        scores, positive = 1.0 - scores, ~positive
     return scores, positive
 
 
-def accuracy(pred: ArrayLike, target: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+def accuracy(
+    pred: ArrayLike, target: ArrayLike, sample_weight: ArrayLike | None = None, pos_label: Any = None
+) -> float:
     """Accuracy (sklearn ``accuracy_score``): score vectors are argmax-ed, one-hot targets are argmax-ed, class labels
     are used as they are, and scalar probabilities of class 1 count as class 1 when ``p > 0.5``.
+
+    With score vectors, targets must be column indices; with probabilities of class 1, targets must be 0/1, or two
+    labels with ``pos_label`` naming class 1. Missing or text values raise naming their rows.
 
     >>> accuracy([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]], [0, 1, 0])
     0.6666666666666666
     """
-    labels, truth = _pred_labels(pred), _target_labels(target)
+    labels, truth = _class_pairs(pred, target, pos_label)
     return float(sk_metrics.accuracy_score(truth, labels, sample_weight=_weights(sample_weight, len(truth))))
 
 
-def mcc(pred: ArrayLike, target: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+def mcc(pred: ArrayLike, target: ArrayLike, sample_weight: ArrayLike | None = None, pos_label: Any = None) -> float:
     """Matthews correlation coefficient (sklearn ``matthews_corrcoef``; 0.0 when it is 0/0, as sklearn defines it),
     with the class-prediction rule of :func:`accuracy`.
 
     >>> mcc([1, 0, 1, 1], [1, 0, 0, 1])
     0.5773502691896258
     """
-    labels, truth = _pred_labels(pred), _target_labels(target)
+    labels, truth = _class_pairs(pred, target, pos_label)
     return float(sk_metrics.matthews_corrcoef(truth, labels, sample_weight=_weights(sample_weight, len(truth))))
 
 
-def balanced_accuracy(pred: ArrayLike, target: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+def balanced_accuracy(
+    pred: ArrayLike, target: ArrayLike, sample_weight: ArrayLike | None = None, pos_label: Any = None
+) -> float:
     """Balanced accuracy (sklearn ``balanced_accuracy_score``) with the class-prediction rule of :func:`accuracy`.
 
     >>> balanced_accuracy([1, 0, 1, 1], [1, 0, 0, 1])
     0.75
     """
-    labels, truth = _pred_labels(pred), _target_labels(target)
+    labels, truth = _class_pairs(pred, target, pos_label)
     weights = _weights(sample_weight, len(truth))
     return float(sk_metrics.balanced_accuracy_score(truth, labels, sample_weight=weights))
 
@@ -300,6 +346,7 @@ def convert_probabilities_to_class(pred: ArrayLike, operation_point: OperationPo
     """
     _check_operation_point(operation_point)
     array = _as_array(pred)
+    finite_scores(array)  # an argmax or a threshold of NaN would be a silent class
     if array.ndim == 1:
         if _scalar_kind(array, "pred") == "labels":
             return array.astype(np.int64)
@@ -353,20 +400,42 @@ def apply_thresholds(
     return {"cls_pred": PerSampleData(convert_probabilities_to_class(array, operation_point), ids)}
 
 
-def _one_vs_rest_predicted(pred: ArrayLike, pos_class_index: int, operation_point: OperationPoint) -> np.ndarray:
-    """Boolean "predicted as class ``pos_class_index``" per sample, honouring ``operation_point``."""
-    array = _as_array(pred)
-    if array.ndim == 2:
+def _one_vs_rest(
+    pred: ArrayLike, target: ArrayLike, pos_class_index: int, operation_point: OperationPoint, pos_label: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean (is class ``pos_class_index``, predicted as that class) per sample, honouring ``operation_point``."""
+    kind, array = _pred_kind(pred)
+    if kind == "vectors":
+        if pos_label is not None:
+            raise ValueError(
+                f"pos_label={pos_label!r} applies to one probability per sample; with class-score vectors the "
+                "target holds class indices and pos_class_index (or class_names) picks the class"
+            )
         column = pos_class_index if pos_class_index >= 0 else array.shape[1] + pos_class_index
         if not 0 <= column < array.shape[1]:
             raise ValueError(f"pos_class_index {pos_class_index} is out of range for {array.shape[1]} class scores")
+        truth = class_indices(target, array.shape[1]) == column
         if _is_number(operation_point):
-            return np.asarray(array[:, column] > operation_point)
-        return np.asarray(convert_probabilities_to_class(array, operation_point) == column)
-    if array.ndim == 1 and _scalar_kind(array, "pred") == "probabilities":
+            return truth, np.asarray(array[:, column] > operation_point)
+        return truth, np.asarray(convert_probabilities_to_class(array, operation_point) == column)
+    if kind == "probabilities":
+        # probabilities of class 1 describe two classes: 0 and 1 (-1 and -2 count from the end, as for vectors)
+        index = pos_class_index + 2 if pos_class_index < 0 else pos_class_index
+        if index not in (0, 1):
+            raise ValueError(
+                f"pos_class_index {pos_class_index} is out of range: pred holds one probability (of class 1) per "
+                "sample, so the classes are 0 and 1"
+            )
+        positive = binary_positive(target, pos_label)
         threshold = 0.5 if operation_point is None else operation_point
-        return np.asarray(convert_probabilities_to_class(array, threshold) == pos_class_index)
-    return np.asarray(_pred_labels(array) == pos_class_index)
+        called = convert_probabilities_to_class(array, threshold) == index
+        return (positive if index == 1 else ~positive), np.asarray(called)
+    if pos_label is not None:
+        raise ValueError(
+            f"pos_label={pos_label!r} applies to one probability per sample; pred holds class labels, compared with "
+            "the target as class indices (pos_class_index picks the class)"
+        )
+    return class_labels(target) == pos_class_index, np.asarray(array.astype(np.int64) == pos_class_index)
 
 
 def confusion_metrics(
@@ -376,17 +445,21 @@ def confusion_metrics(
     metrics: Sequence[str] = ("sensitivity",),
     operation_point: OperationPoint = None,
     sample_weight: ArrayLike | None = None,
+    pos_label: Any = None,
 ) -> dict[str, float]:
     """Metrics of the one-vs-rest confusion counts of class ``pos_class_index``.
 
     ``sensitivity``/``recall``/``tpr`` = tp/(tp+fn); ``specificity``/``selectivity``/``tnr`` = tn/(tn+fp);
-    ``precision``/``ppv`` = tp/(tp+fp), 0 when nothing is predicted positive (FuseMedML); ``f1`` = 2tp/(2tp+fp+fn);
+    ``precision``/``ppv`` = tp/(tp+fp), 0 when nothing is predicted positive (FuseMedML); ``npv`` = tn/(tn+fn);
+    ``accuracy`` = (tp+tn)/all (one vs rest: with more than two classes it is not the multi-class accuracy);
+    ``f1`` = 2tp/(2tp+fp+fn);
     ``matrix`` adds ``tp``, ``fn``, ``fp``, ``tn``. Other undefined ratios are NaN with a warning.
 
     Predictions: class labels are compared with ``pos_class_index`` directly; scalar probabilities of class 1 mean
     class 1 iff ``p > operation_point`` (0.5 by default); score vectors are argmax-ed, or with a float
     ``operation_point`` the class is predicted iff its column is ``> operation_point`` (one vs rest), or with
-    ``[(cls_idx, thr), ...]`` converted as in :func:`convert_probabilities_to_class`.
+    ``[(cls_idx, thr), ...]`` converted as in :func:`convert_probabilities_to_class`. Targets of score vectors are
+    column indices; targets of probabilities of class 1 are 0/1, or two labels with ``pos_label`` naming class 1.
 
     >>> confusion_metrics([0.2, 0.7, 0.45, 0.9], [0, 1, 1, 0], metrics=("sensitivity", "specificity"))
     {'sensitivity': 0.5, 'specificity': 0.5}
@@ -394,7 +467,7 @@ def confusion_metrics(
     {'sensitivity': 1.0}
     """
     truth, predicted, weights = _confusion_inputs(
-        pred, target, pos_class_index, metrics, operation_point, sample_weight
+        pred, target, pos_class_index, metrics, operation_point, sample_weight, pos_label
     )
     bins = np.bincount(truth * 2 + predicted, weights=weights, minlength=4)
     counts = bins if weights is not None else bins.astype(np.int64)
@@ -412,14 +485,14 @@ def _confusion_inputs(
     metrics: Sequence[str],
     operation_point: OperationPoint,
     sample_weight: ArrayLike | None,
+    pos_label: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Validated per-sample (is positive, is predicted positive) as 0/1 integers, and the weights."""
     unknown = [name for name in metrics if name not in CONFUSION_METRICS]
     if isinstance(metrics, str) or unknown:
         raise ValueError(f"unknown confusion metric(s) {unknown or metrics!r}; allowed: {list(CONFUSION_METRICS)}")
     _check_operation_point(operation_point)
-    truth = _target_labels(target) == pos_class_index
-    predicted = _one_vs_rest_predicted(pred, pos_class_index, operation_point)
+    truth, predicted = _one_vs_rest(pred, target, pos_class_index, operation_point, pos_label)
     if len(predicted) != len(truth):
         raise ValueError(f"pred has {len(predicted)} samples but target has {len(truth)}")
     return truth.astype(np.int64), predicted.astype(np.int64), _weights(sample_weight, len(truth))
@@ -441,6 +514,10 @@ def _metrics_from_counts(counts: np.ndarray, metrics: Sequence[str]) -> dict[str
             results[name] = ratio(tn, tn + fp)
         elif name in ("precision", "ppv"):
             results[name] = ratio(tp, tp + fp, when_zero=0.0)  # FuseMedML: 0 when nothing is called positive
+        elif name == "npv":
+            results[name] = ratio(tn, tn + fn)
+        elif name == "accuracy":
+            results[name] = ratio(tp + tn, tn + fp + fn + tp)
         elif name == "f1":
             results[name] = ratio(2 * tp, 2 * tp + fp + fn)
         else:  # "matrix"
@@ -448,9 +525,12 @@ def _metrics_from_counts(counts: np.ndarray, metrics: Sequence[str]) -> dict[str
     return results
 
 
+_CELLS = ("tp", "fn", "fp", "tn")
 _UNDEFINED_WITHOUT = {
     **dict.fromkeys(("sensitivity", "recall", "tpr"), "positive samples"),
     **dict.fromkeys(("specificity", "selectivity", "tnr"), "negative samples"),
+    "npv": "negative calls",
+    "accuracy": "samples",
     "f1": "positive samples or calls",
 }
 
@@ -463,6 +543,7 @@ def confusion_metrics_resampled(
     metrics: Sequence[str] = ("sensitivity",),
     operation_point: OperationPoint = None,
     sample_weight: ArrayLike | None = None,
+    pos_label: Any = None,
 ) -> dict[str, np.ndarray]:
     """:func:`confusion_metrics` of every resampling at once (``rows[r]`` holds positions into the samples).
 
@@ -470,7 +551,7 @@ def confusion_metrics_resampled(
     vectorised comparisons (a weighted ``bincount`` over ``(row, cell)`` with sample weights). Returns ``{name: one value per row}`` (NaN where undefined, no warning: the caller warns once).
     """
     truth, predicted, weights = _confusion_inputs(
-        pred, target, pos_class_index, metrics, operation_point, sample_weight
+        pred, target, pos_class_index, metrics, operation_point, sample_weight, pos_label
     )
     cell = (truth * 2 + predicted).astype(np.int8)
     out: dict[str, list[np.ndarray]] = {}
@@ -534,44 +615,73 @@ def confusion_matrix(
     return {"count": count, "percent": percent}
 
 
-def _probability_matrix(pred: ArrayLike) -> np.ndarray:
-    array = _as_array(pred).astype(float)
-    if array.ndim == 1:
-        return np.stack((1.0 - array, array), axis=-1)
-    if array.ndim != 2:
-        raise ValueError(f"pred must be one probability or one vector per sample, got an array of shape {array.shape}")
-    return array
+def _brier_inputs(
+    pred: ArrayLike, target: ArrayLike, pos_label: Any, ids: Sequence[Hashable] | np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, C)`` probabilities (scalars of class 1 become ``[1 - p, p]``) and each sample's class index."""
+    from fuse.eval._calibration import _probabilities  # the calibration metrics' check; imported here, it imports us
+
+    finite_scores(pred)
+    try:
+        probabilities = _probabilities(pred, ids)
+    except ValueError as error:
+        raise InputError("pred", f"does not hold probabilities: {error}") from None
+    if _as_array(pred).ndim == 1:
+        truth = binary_positive(target, pos_label).astype(np.int64)
+    elif pos_label is not None:
+        raise ValueError(
+            f"pos_label={pos_label!r} applies to one probability per sample; with probability vectors the target "
+            "holds class indices"
+        )
+    else:
+        truth = class_indices(target, probabilities.shape[1])
+    if len(truth) != len(probabilities):
+        raise ValueError(f"pred has {len(probabilities)} samples but target has {len(truth)}")
+    return probabilities, truth
 
 
-def multi_class_bs(pred: ArrayLike, target: ArrayLike) -> float:
+def multi_class_bs(
+    pred: ArrayLike,
+    target: ArrayLike,
+    pos_label: Any = None,
+    ids: Sequence[Hashable] | np.ndarray | None = None,
+) -> float:
     """Multi-class Brier score ``mean_n sum_c (pred[n, c] - onehot(target)[n, c])**2``; scalar probabilities of
     class 1 are expanded to ``[1 - p, p]``.
+
+    ``pred`` must hold probabilities (rows summing to 1, the check of :func:`fuse.eval.expected_calibration_error`);
+    targets of vectors are column indices, targets of scalars are 0/1 or two labels with ``pos_label`` naming
+    class 1. ``ids`` (optional) name the samples in error messages.
 
     >>> round(multi_class_bs([0.2, 0.6], [0, 1]), 6)
     0.2
     """
-    probabilities = _probability_matrix(pred)
-    truth = _target_labels(target)
-    classes = probabilities.shape[1]
-    outside = truth[(truth < 0) | (truth >= classes)]
-    if len(outside):
-        raise ValueError(f"target holds classes {sorted(set(outside.tolist()))} outside the {classes} predicted")
-    one_hot = np.eye(classes)[truth]
+    probabilities, truth = _brier_inputs(pred, target, pos_label, ids)
+    return _brier_score(probabilities, truth)
+
+
+def _brier_score(probabilities: np.ndarray, truth: np.ndarray) -> float:
+    one_hot = np.eye(probabilities.shape[1])[truth]
     return float(np.mean(np.sum((probabilities - one_hot) ** 2, axis=1)))
 
 
-def multi_class_bss(pred: ArrayLike, target: ArrayLike) -> float:
+def multi_class_bss(
+    pred: ArrayLike,
+    target: ArrayLike,
+    pos_label: Any = None,
+    ids: Sequence[Hashable] | np.ndarray | None = None,
+) -> float:
     """Brier skill score ``1 - BS / BS_ref``, where the reference predicts every class's prevalence in ``target``;
-    NaN with a warning when ``BS_ref`` is 0 (a single class present).
+    NaN with a warning when ``BS_ref`` is 0 (a single class present). Inputs as in :func:`multi_class_bs`: scores
+    that are not probabilities (logits) raise.
 
     >>> round(multi_class_bss([0.2, 0.9, 0.3, 0.6], [0, 1, 0, 1]), 6)
     0.7
     """
-    probabilities = _probability_matrix(pred)
-    truth = _target_labels(target)
-    bs = multi_class_bs(probabilities, truth)
+    probabilities, truth = _brier_inputs(pred, target, pos_label, ids)
+    bs = _brier_score(probabilities, truth)
     prevalence = np.bincount(truth, minlength=probabilities.shape[1]) / len(truth)
-    bs_ref = multi_class_bs(np.tile(prevalence, (len(truth), 1)), truth)
+    bs_ref = _brier_score(np.tile(prevalence, (len(truth), 1)), truth)
     if bs_ref == 0:
         return _undefined("Brier skill score is undefined when target holds a single class")
     return 1.0 - bs / bs_ref
@@ -584,6 +694,7 @@ def operating_point(
     value: float | None = None,
     sample_weight: ArrayLike | None = None,
     pos_class_index: int = -1,
+    pos_label: Any = None,
 ) -> dict[str, float]:
     """A binary operating point on sklearn's ``roc_curve``: ``{"threshold", "sensitivity", "specificity"}``.
 
@@ -596,13 +707,14 @@ def operating_point(
     ``threshold`` follows this package's strict rule (positive iff ``score > threshold``, as ``operation_point`` in
     :class:`MetricConfusion` and :class:`MetricApplyThresholds`): it is the next lower distinct score below the
     sklearn threshold of the chosen point, or ``-inf`` when every sample is positive. Predictions follow
-    :func:`fuse.eval.auc_roc`'s conventions. NaN values with a warning when one class is absent.
+    :func:`fuse.eval.auc_roc`'s conventions (targets other than 0/1 need ``pos_label``). NaN values with a warning
+    when one class is absent.
 
     >>> operating_point([0.1, 0.4, 0.35, 0.8, 0.7], [0, 0, 1, 1, 1])
     {'threshold': 0.4, 'sensitivity': 0.6666666666666666, 'specificity': 1.0}
     """
     _check_operating_point_method(method, value)
-    scores, positive = binary_scores(pred, target, pos_class_index)
+    scores, positive = finite_binary_scores(pred, target, pos_class_index, pos_label)
     if positive.all() or not positive.any():
         undefined = _undefined(
             f"an operating point is undefined with only {'positive' if positive.any() else 'negative'} samples"
@@ -655,8 +767,18 @@ class MetricAUCPR(MetricMultiClassDefault):
     0.9028
     """
 
-    def __init__(self, pred: str, target: str, class_names: Sequence[str] | None = None, **kwargs: Any) -> None:
-        super().__init__(pred=pred, target=target, metric_func=auc_pr, class_names=class_names, **kwargs)
+    def __init__(
+        self,
+        pred: str,
+        target: str,
+        class_names: Sequence[str] | None = None,
+        pos_label: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        # bound, not routed: a text pos_label would otherwise be read as a key to collect
+        metric_func = functools.partial(auc_pr, pos_label=pos_label)
+        super().__init__(pred=pred, target=target, metric_func=metric_func, class_names=class_names, **kwargs)
+        self._pos_label = pos_label
 
     def eval_resampled(self, results: Mapping[str, Any] | None, ids: np.ndarray, rows: np.ndarray) -> list[Any]:
         """All resamplings at once from per-score class counts (:func:`fuse.eval._auc.auc_pr_resampled`)."""
@@ -666,7 +788,13 @@ class MetricAUCPR(MetricMultiClassDefault):
         classes = [-1] if self._class_names is None else list(range(len(self._class_names)))
         per_class = []
         for pos_class_index in classes:
-            scores, positive = _auc_pr_inputs(arguments["pred"], arguments["target"], pos_class_index)
+            with self.naming_inputs(ids):  # checked once per bootstrap run, not once per block
+                scores, positive = self.cached_for_resampling(
+                    ("inputs", pos_class_index),
+                    functools.partial(
+                        _auc_pr_inputs, arguments["pred"], arguments["target"], pos_class_index, self._pos_label
+                    ),
+                )
             groups = self.cached_for_resampling(
                 ("groups", pos_class_index), functools.partial(score_groups, scores, positive)
             )
@@ -683,17 +811,44 @@ class MetricAccuracy(MetricDefault):
     0.6666666666666666
     """
 
-    def __init__(self, pred: str, target: str, sample_weight: str | None = None, **kwargs: Any) -> None:
-        super().__init__(metric_func=accuracy, pred=pred, target=target, sample_weight=sample_weight, **kwargs)
+    def __init__(
+        self, pred: str, target: str, sample_weight: str | None = None, pos_label: Any = None, **kwargs: Any
+    ) -> None:
+        metric_func = functools.partial(accuracy, pos_label=pos_label)
+        super().__init__(metric_func=metric_func, pred=pred, target=target, sample_weight=sample_weight, **kwargs)
+        self._pos_label = pos_label
 
     def eval_resampled(self, results: Mapping[str, Any] | None, ids: np.ndarray, rows: np.ndarray) -> list[Any]:
         """All resamplings at once: the (weighted) mean of each row's per-sample correctness."""
         arguments = self._extract_arguments(results, ids)
-        correct = (_pred_labels(arguments["pred"]) == _target_labels(arguments["target"])).astype(float)
+        with self.naming_inputs(ids):  # checked once per bootstrap run, not once per block
+            labels, truth = self.cached_for_resampling(
+                "inputs", functools.partial(_class_pairs, arguments["pred"], arguments["target"], self._pos_label)
+            )
+        correct = (labels == truth).astype(float)
         weights = _weights(arguments.get("sample_weight"), len(correct))
         if weights is None:
             return [float(v) for v in correct[rows].mean(axis=1)]
         return [float(v) for v in (correct * weights)[rows].sum(axis=1) / weights[rows].sum(axis=1)]
+
+    def proportion_counts(self, results: Mapping[str, Any] | None, ids: Any) -> dict[str, tuple[int, int] | None]:
+        """``{"": (correct, n)}`` on ``ids``: accuracy is the share of correctly classified samples, so that
+        ``CI(MetricAccuracy(...), ci_method="WILSON")`` gives it an analytic interval (a percentile bootstrap is
+        degenerate at accuracy 0 or 1). With ``sample_weight`` there are no whole counts: that raises.
+
+        >>> metric = MetricAccuracy(pred="pred", target="target")
+        >>> metric.collect({"id": [0, 1, 2], "pred": [0, 2, 1], "target": [0, 2, 2]})
+        >>> metric.proportion_counts(None, None)
+        {'': (2, 3)}
+        """
+        arguments = self._extract_arguments(results, ids)
+        if arguments.get("sample_weight") is not None:
+            raise ValueError(
+                f"{type(self).__name__}: analytic proportion intervals need whole counts, but sample_weight is given; "
+                "use a bootstrap ci_method"
+            )
+        labels, truth = _class_pairs(arguments["pred"], arguments["target"], self._pos_label)
+        return {"": (int(np.count_nonzero(labels == truth)), len(truth))}
 
 
 class MetricConfusion(MetricMultiClassDefault):
@@ -717,6 +872,7 @@ class MetricConfusion(MetricMultiClassDefault):
         class_names: Sequence[str] | None = None,
         metrics: Sequence[str] = ("sensitivity",),
         operation_point: OperationPoint | str = None,
+        pos_label: Any = None,
         **kwargs: Any,
     ) -> None:
         names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
@@ -726,12 +882,13 @@ class MetricConfusion(MetricMultiClassDefault):
         super().__init__(
             pred=pred,
             target=target,
-            metric_func=confusion_metrics,
+            metric_func=functools.partial(confusion_metrics, pos_label=pos_label),
             class_names=class_names,
             metrics=names,
             operation_point=_operation_point_argument(operation_point),
             **kwargs,
         )
+        self._pos_label = pos_label
 
     def eval_resampled(self, results: Mapping[str, Any] | None, ids: np.ndarray, rows: np.ndarray) -> list[Any]:
         """All resamplings at once from confusion counts (one ``bincount`` per block), see
@@ -739,7 +896,11 @@ class MetricConfusion(MetricMultiClassDefault):
         """
         arguments = self._extract_arguments(results, ids)
         classes = [1] if self._class_names is None else list(range(len(self._class_names)))
-        per_class = [confusion_metrics_resampled(rows=rows, pos_class_index=c, **arguments) for c in classes]
+        with self.naming_inputs(ids):
+            per_class = [
+                confusion_metrics_resampled(rows=rows, pos_class_index=c, pos_label=self._pos_label, **arguments)
+                for c in classes
+            ]
         undefined = sorted({name for values in per_class for name, v in values.items() if np.isnan(v).any()})
         if undefined:
             warnings.warn(
@@ -753,6 +914,34 @@ class MetricConfusion(MetricMultiClassDefault):
         if self._class_names is None:
             return [classes_of_row[0] for classes_of_row in per_row]
         return [self.combine_classes(classes_of_row) for classes_of_row in per_row]
+
+    def proportion_counts(self, results: Mapping[str, Any] | None, ids: Any) -> dict[str, tuple[int, int] | None]:
+        """``(successes, n)`` behind each proportion of the result on ``ids`` (sensitivity ``(tp, tp + fn)``, ...;
+        see :func:`fuse.eval._proportion.confusion_proportion`), ``None`` for the counts of ``"matrix"``; f1 and
+        macro averages are not proportions of counts and are left out. Used by ``CI(..., ci_method="WILSON")``.
+        """
+        arguments = self._extract_arguments(results, ids)
+        if arguments.get("sample_weight") is not None:
+            raise ValueError(
+                f"{type(self).__name__}: analytic proportion intervals need whole counts, but sample_weight is given; "
+                "use a bootstrap ci_method"
+            )
+        default_class = arguments.pop("pos_class_index", 1)
+        classes = (
+            [(default_class, "")]
+            if self._class_names is None
+            else [(index, f".{name}") for index, name in enumerate(self._class_names)]
+        )
+        counts: dict[str, tuple[int, int] | None] = {}
+        for index, suffix in classes:
+            cells = confusion_metrics(**{**arguments, "metrics": ("matrix",), "pos_class_index": index})
+            tn, fp, fn, tp = (int(cells[cell]) for cell in ("tn", "fp", "fn", "tp"))
+            for name in arguments["metrics"]:
+                if name == "matrix":  # the counts themselves: kept as they are
+                    counts.update({cell + suffix: None for cell in _CELLS})
+                elif (pair := confusion_proportion(name, tn=tn, fp=fp, fn=fn, tp=tp)) is not None:
+                    counts[name + suffix] = pair
+        return counts
 
 
 class MetricConfusionMatrix(MetricDefault):
@@ -808,8 +997,9 @@ class MetricBSS(MetricDefault):
     0.7
     """
 
-    def __init__(self, pred: str, target: str, **kwargs: Any) -> None:
-        super().__init__(metric_func=multi_class_bss, pred=pred, target=target, **kwargs)
+    def __init__(self, pred: str, target: str, pos_label: Any = None, **kwargs: Any) -> None:
+        metric_func = functools.partial(multi_class_bss, pos_label=pos_label)
+        super().__init__(metric_func=metric_func, pred=pred, target=target, extract_ids=True, **kwargs)
 
 
 class MetricMCC(MetricDefault):
@@ -822,9 +1012,15 @@ class MetricMCC(MetricDefault):
     """
 
     def __init__(
-        self, pred: str | None = None, target: str | None = None, sample_weight: str | None = None, **kwargs: Any
+        self,
+        pred: str | None = None,
+        target: str | None = None,
+        sample_weight: str | None = None,
+        pos_label: Any = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(metric_func=mcc, pred=pred, target=target, sample_weight=sample_weight, **kwargs)
+        metric_func = functools.partial(mcc, pos_label=pos_label)
+        super().__init__(metric_func=metric_func, pred=pred, target=target, sample_weight=sample_weight, **kwargs)
 
 
 class MetricBalAccuracy(MetricDefault):
@@ -837,9 +1033,15 @@ class MetricBalAccuracy(MetricDefault):
     """
 
     def __init__(
-        self, pred: str | None = None, target: str | None = None, sample_weight: str | None = None, **kwargs: Any
+        self,
+        pred: str | None = None,
+        target: str | None = None,
+        sample_weight: str | None = None,
+        pos_label: Any = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(metric_func=balanced_accuracy, pred=pred, target=target, sample_weight=sample_weight, **kwargs)
+        metric_func = functools.partial(balanced_accuracy, pos_label=pos_label)
+        super().__init__(metric_func=metric_func, pred=pred, target=target, sample_weight=sample_weight, **kwargs)
 
 
 class MetricApplyThresholds(MetricDefault):
@@ -884,11 +1086,17 @@ class MetricOperatingPoint(MetricDefault):
     """
 
     def __init__(
-        self, pred: str, target: str, method: str = "youden", value: float | None = None, **kwargs: Any
+        self,
+        pred: str,
+        target: str,
+        method: str = "youden",
+        value: float | None = None,
+        pos_label: Any = None,
+        **kwargs: Any,
     ) -> None:
         _check_operating_point_method(method, value)
         super().__init__(
-            metric_func=functools.partial(operating_point, method=method, value=value),
+            metric_func=functools.partial(operating_point, method=method, value=value, pos_label=pos_label),
             pred=pred,
             target=target,
             **kwargs,

@@ -4,11 +4,13 @@
 
     fuse-eval --pred preds.csv --target targets.csv [--id id] [--pred-cols c1 c2 ...] [--target-col target]
               [--group col] [--fold col] [--bootstraps 10000] [--seed 1234] [--confidence 95]
-              [--threshold 0.5] [--out fuse-eval-report] [--no-plots] [--quiet]
+              [--threshold 0.5] [--proportion-ci wilson] [--min-cases 10] [--title TEXT]
+              [--out fuse-eval-report] [--no-plots] [--quiet]
 
 Inputs (csv, tsv, pickle or xlsx, as :func:`fuse.core.read_dataframe` reads them) are joined on the id column;
 every id must be in both files, once. ``--pred`` may name several files, one per cross-validation fold: they are
-concatenated and the file index becomes the ``fold`` analysed per fold.
+concatenated and the file index becomes the ``fold`` analysed per fold. **A pickle file is unpickled, which can run
+arbitrary code: only load pickle files you trust.**
 
 Kinds of predictions, chosen by the number of prediction columns (``--pred-cols``; by default every column of the
 predictions file except the id, target, group and fold columns, so one file holding both can be given twice):
@@ -17,20 +19,23 @@ predictions file except the id, target, group and fold columns, so one file hold
 - **two columns**: binary, the probabilities of class 0 and class 1 (each row sums to 1); the second column is
   used as the probability of class 1; targets are 0 / 1 or the column names;
 - **three or more columns**: multi-class scores, one column per class in column order; targets are class indices
-  0..C-1 or the column names. Metrics are one-vs-rest per class with a macro average; classes are predicted by
+  0..C-1 or the column names, and every class must have a case (a binary target against five score columns is a
+  wrong file or column, refused). Metrics are one-vs-rest per class with a macro average; classes are predicted by
   argmax. Calibration needs probabilities (rows summing to 1) and is skipped otherwise.
 
-Binary class predictions are ``p > --threshold`` (strict). Metrics: ROC AUC, AUC-PR, accuracy, sensitivity and
-specificity, each with a bootstrap confidence interval stratified by the target (``--bootstraps 0``: no intervals),
-the confusion matrix, and the expected and maximum calibration errors (the standard ECE: 10 equal-width bins, each
-compared with its mean confidence). With ``--group`` / ``--fold``, the headline metrics (without intervals) per
-group / fold, with their mean, std and median. ``--group`` and ``--fold`` name a column of the targets file, or else
-of the predictions file.
+Class names are the column names, without FuseMedML's ``-score`` suffix when every column has it.
 
-Writes ``<out>/results.md``, ``results.json`` and ``results.txt`` (see :class:`fuse.eval.EvaluatorDefault`) and,
-unless ``--no-plots``, ``roc.png``, ``precision_recall.png``, ``reliability.png`` and ``confusion_matrix.png`` (a
-note instead when matplotlib is not installed); prints a summary and the report path. Input errors print a message
-and exit with code 2.
+Binary class predictions are ``p > --threshold`` (strict; 0.5 by default). The report
+(:func:`fuse.eval.write_report`): ROC AUC, AUC-PR and balanced accuracy with a stratified percentile bootstrap
+interval (``--bootstraps 0``: none); sensitivity, specificity, PPV, NPV and accuracy with their counts and an
+analytic interval (``--proportion-ci``, Wilson by default); the confusion matrix; the expected calibration error;
+with ``--group`` / ``--fold`` the same per group / fold, flagging those with fewer than ``--min-cases`` cases of
+some class. ``--group`` and ``--fold`` name a column of the targets file, or else of the predictions file.
+
+Writes ``<out>/report.html`` (one self-contained page), ``results.md`` and ``results.json`` and, unless
+``--no-plots``, the figures ``roc.png``, ``precision_recall.png`` and ``calibration.png`` (the report says so when
+matplotlib is not installed); prints a summary and the report path. Input errors print a message and exit with
+code 2.
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -42,55 +47,41 @@ and exit with code 2.
 ...       "--bootstraps", "100", "--no-plots", "--quiet"])
 0
 >>> import json
->>> round(json.loads((folder / "report" / "results.json").read_text())["metrics"]["auc"]["org"], 4)
+>>> round(json.loads((folder / "report" / "results.json").read_text())["metrics"]["auc"]["value"], 4)
 0.8889
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import os
 import sys
 import warnings
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as sk_metrics
 
-from fuse.core import NDict, read_dataframe
-from fuse.eval._auc import MetricAUCROC
-from fuse.eval._bootstrap import CI
-from fuse.eval._calibration import MetricECE, MetricReliabilityDiagram
-from fuse.eval._classification import (
-    MetricAccuracy,
-    MetricApplyThresholds,
-    MetricAUCPR,
-    MetricConfusion,
-    MetricConfusionMatrix,
+from fuse.core import read_dataframe
+from fuse.eval._proportion import PROPORTION_CI_METHODS
+from fuse.eval._report import (
+    BINARY_METRICS,
+    MULTICLASS_METRICS,
+    PROBABILITY_TOLERANCE,
+    ReportSettings,
+    check_classes_present,
+    write_report,
 )
-from fuse.eval._evaluator import EvaluatorDefault
-from fuse.eval._group import GroupAnalysis
-from fuse.eval._metric_base import MetricBase
 from fuse.eval._warnings import UndefinedMetricWarning
 
 __all__ = ["CliError", "build_parser", "main"]
 
 EXIT_INPUT_ERROR = 2
-PROBABILITY_TOLERANCE = 1e-5  # |row sum - 1| allowed for rows of class probabilities (as MetricECE allows)
-PLOT_FILES = {
-    "roc": "roc.png",
-    "pr": "precision_recall.png",
-    "reliability": "reliability.png",
-    "confusion": "confusion_matrix.png",
-}
-_CLS_PRED = "results:metrics._cls_pred.cls_pred"
+SCORE_SUFFIXES = ("-score", "_score", ".score")  # FuseMedML's prediction columns: "<class>-score"
 _EXAMPLES = 5
 
 
@@ -106,15 +97,24 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(
         prog="fuse-eval",
-        description="Evaluate classification predictions against targets: ROC AUC, AUC-PR, accuracy, sensitivity, "
-        "specificity with bootstrap confidence intervals, calibration, per group and per fold; writes a report.",
+        description="Evaluate classification predictions against targets: ROC AUC, AUC-PR, sensitivity, specificity, "
+        "PPV, NPV, accuracy and balanced accuracy with confidence intervals and counts, the confusion matrix, "
+        "calibration, per group and per fold; writes report.html, results.md and results.json.",
         epilog="One pred column: binary (probability of class 1). Two: binary (probabilities of class 0 and 1). "
-        "Three or more: multi-class scores, one column per class; targets are class indices 0..C-1 or column names.",
+        "Three or more: multi-class scores, one column per class; targets are class indices 0..C-1 or column names. "
+        "Security: a .pkl/.pickle file is unpickled, which can run arbitrary code: only load pickle files you trust.",
     )
     parser.add_argument(
-        "--pred", required=True, nargs="+", metavar="FILE", help="predictions file(s); several files = one per fold"
+        "--pred",
+        required=True,
+        nargs="+",
+        metavar="FILE",
+        help="predictions file(s) (csv, tsv, xlsx or pickle; a pickle file can run code when loaded: only load "
+        "pickle files you trust); several files = one per fold",
     )
-    parser.add_argument("--target", required=True, metavar="FILE", help="targets file")
+    parser.add_argument(
+        "--target", required=True, metavar="FILE", help="targets file (pickle: only load files you trust)"
+    )
     parser.add_argument("--id", default="id", metavar="COL", help="id column joining the files (default: %(default)s)")
     parser.add_argument(
         "--pred-cols", nargs="+", metavar="COL", help="prediction columns (default: all but id, target, group and fold)"
@@ -123,7 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--group", metavar="COL", help="also evaluate per value of this column (e.g. site, sex)")
     parser.add_argument("--fold", metavar="COL", help="also evaluate per value of this fold column")
     parser.add_argument(
-        "--bootstraps", type=int, default=10000, metavar="N", help="bootstrap resamplings, 0 = no CI (%(default)s)"
+        "--bootstraps",
+        type=int,
+        default=10000,
+        metavar="N",
+        help="bootstrap resamplings of the AUC, AUC-PR and balanced accuracy intervals, 0 = none (%(default)s)",
     )
     parser.add_argument("--seed", type=int, default=1234, help="bootstrap random seed (default: %(default)s)")
     parser.add_argument(
@@ -133,9 +137,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold", type=float, metavar="T", help="binary decision threshold: class 1 iff p > T (default: 0.5)"
     )
     parser.add_argument(
+        "--proportion-ci",
+        choices=PROPORTION_CI_METHODS,
+        default="wilson",
+        help="interval of sensitivity, specificity, PPV, NPV and accuracy, from the counts (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-cases",
+        type=int,
+        default=10,
+        metavar="N",
+        help="flag a group or fold with fewer cases of some class as too small to judge (default: %(default)s)",
+    )
+    parser.add_argument("--title", default="Evaluation report", help="the report's title (default: %(default)s)")
+    parser.add_argument(
         "--out", default="fuse-eval-report", metavar="DIR", help="report directory (default: %(default)s)"
     )
-    parser.add_argument("--no-plots", action="store_true", help="write no images (faster; no matplotlib needed)")
+    parser.add_argument("--no-plots", action="store_true", help="draw no figures (faster; no matplotlib needed)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors (no progress, no summary)")
     return parser
 
@@ -184,6 +202,8 @@ class _Inputs:
 def _read(path: str, what: str, id_column: str) -> pd.DataFrame:
     if not os.path.isfile(path):
         raise CliError(f"{what} file not found: {path}")
+    if os.path.getsize(path) == 0:
+        raise CliError(f"{what} file {path} is empty (0 bytes): nothing to evaluate")
     try:
         frame = read_dataframe(path)
     except ValueError as error:  # unsupported suffix, or a malformed file
@@ -192,6 +212,8 @@ def _read(path: str, what: str, id_column: str) -> pd.DataFrame:
         raise CliError(f"cannot read {what} file {path}: {type(error).__name__}: {error}") from error
     if id_column not in frame.columns:
         raise CliError(f"{what} file {path} has no id column {id_column!r} (--id); its columns: {list(frame.columns)}")
+    if frame.empty:
+        raise CliError(f"{what} file {path} has no rows (its columns: {list(frame.columns)}): nothing to evaluate")
     if frame[id_column].isna().any():
         rows = np.flatnonzero(frame[id_column].isna().to_numpy())
         raise CliError(f"{what} file {path} has {len(rows)} rows without an id, e.g. rows {rows[:_EXAMPLES].tolist()}")
@@ -398,6 +420,13 @@ def _kind_of_predictions(
     if len(pred_cols) > 1:  # targets may name the classes: by pred column, or by class name (dots replaced)
         names = {str(c): i for i, c in enumerate(pred_cols)} | {c: i for i, c in enumerate(class_names)}
     labels = _labels(target_values, args.target_col, names, len(class_names), ids)
+    problem = check_classes_present(labels, class_names)
+    if problem is not None:
+        raise CliError(
+            f"target column {args.target_col!r}: {problem}. Multi-class metrics need a case of every class; with a "
+            "binary target give one pred column (the probability of class 1, --pred-cols), or check --target-col "
+            "and the files"
+        )
     inputs = _Inputs(
         ids=ids,
         scores=scores,
@@ -416,8 +445,15 @@ def _kind_of_predictions(
 
 
 def _class_names(pred_cols: Sequence[str]) -> list[str]:
-    """Pred column names as class names (dots would split result keypaths, so they become underscores)."""
-    names = [str(c).replace(".", "_") for c in pred_cols]
+    """Pred column names as class names: FuseMedML's ``<class>-score`` without its suffix when every column has it
+    (and the names stay distinct); dots, which would split result keypaths, as underscores."""
+    names = [str(c) for c in pred_cols]
+    for suffix in SCORE_SUFFIXES:
+        stripped = [name[: -len(suffix)] for name in names if name.lower().endswith(suffix) and len(name) > len(suffix)]
+        if len(stripped) == len(names) and len(set(stripped)) == len(names):
+            names = stripped
+            break
+    names = [name.replace(".", "_") for name in names]
     if len(set(names)) != len(names):
         raise CliError(f"pred columns {list(pred_cols)} give duplicate class names {names}; rename the columns")
     return names
@@ -433,225 +469,81 @@ def _check_settings(args: argparse.Namespace) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# metrics
+# running and summary
 
 
-def _build_metrics(inputs: _Inputs, args: argparse.Namespace, plots: bool) -> dict[str, MetricBase]:
-    """The evaluator's metrics (keys read the frames of :func:`_evaluation_data`)."""
-    names = None if inputs.binary else inputs.class_names
-    threshold = _threshold(inputs, args)
-    pred, target = "pred.score", "target.label"
-
-    headline: dict[str, Callable[[], MetricBase]] = {
-        "auc": lambda: MetricAUCROC(pred=pred, target=target, class_names=names),
-        "auc_pr": lambda: MetricAUCPR(pred=pred, target=target, class_names=names),
-        "accuracy": lambda: MetricAccuracy(pred=_CLS_PRED, target=target),
-        "confusion": lambda: MetricConfusion(
-            pred=_CLS_PRED, target=target, class_names=names, metrics=("sensitivity", "specificity")
-        ),
-    }
-    metrics: dict[str, MetricBase] = {
-        "_cls_pred": MetricApplyThresholds(pred=pred, operation_point=threshold),
-    }
-    for name, make in headline.items():
-        metric = make()
-        if args.bootstraps > 0:
-            metric = CI(
-                metric,
-                stratum=target,
-                num_of_bootstraps=args.bootstraps,
-                rnd_seed=args.seed,
-                conf_interval=args.confidence,
-                verbose=not args.quiet,
-            )
-        metrics[name] = metric
-    metrics["confusion_matrix"] = MetricConfusionMatrix(
-        cls_pred=_CLS_PRED, target=target, class_names=inputs.class_names
-    )
-    if inputs.probabilities:
-        metrics["calibration"] = MetricECE(pred=pred, target=target, method="mean_confidence")
-        if plots:
-            metrics["_reliability"] = MetricReliabilityDiagram(pred=pred, target=target)
-    for key, column in (("group", inputs.group), ("fold", inputs.fold)):
-        if column is not None:
-            for name, make in headline.items():
-                metrics[f"{name}_per_{key}"] = GroupAnalysis(make(), group=f"target.{key}")
-    return metrics
-
-
-def _threshold(inputs: _Inputs, args: argparse.Namespace) -> float | None:
-    """The binary decision threshold (``None``: multi-class, argmax)."""
-    if not inputs.binary:
-        return None
-    return 0.5 if args.threshold is None else float(args.threshold)
-
-
-def _evaluation_data(inputs: _Inputs) -> dict[str, pd.DataFrame]:
-    """The evaluator's ``{"pred": ..., "target": ...}`` sources, joined on ``id``."""
-    if inputs.scores.ndim == 1:
-        score: Any = inputs.scores
-    else:
-        score = pd.Series(list(inputs.scores), dtype=object)
-    pred = pd.DataFrame({"id": inputs.ids.to_numpy(), "score": score})
-    target = pd.DataFrame({"id": inputs.ids.to_numpy(), "label": inputs.labels})
-    if inputs.group is not None:
-        target["group"] = inputs.group.to_numpy()
-    if inputs.fold is not None:
-        target["fold"] = inputs.fold.to_numpy()
-    return {"pred": pred, "target": target}
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# running, plots and summary
-
-
-def _run(args: argparse.Namespace) -> NDict:
-    """Evaluate as the command line asks; returns the evaluator's results."""
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    """Evaluate as the command line asks and write the report; returns its content (see :func:`write_report`)."""
     _check_settings(args)
     inputs = _load_inputs(args)
-    plots = not args.no_plots and _matplotlib_available()
-    if not plots and not args.no_plots:
-        inputs.notes.append("matplotlib is not installed, so no plots were drawn: pip install 'fuse-eval[plot]'")
-    metrics = _build_metrics(inputs, args, plots)
-    out = Path(args.out)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UndefinedMetricWarning)
-        results = EvaluatorDefault().eval(ids=None, data=_evaluation_data(inputs), metrics=metrics, output_dir=out)
-    undefined = Counter(str(w.message) for w in caught if issubclass(w.category, UndefinedMetricWarning))
-    for other in (w for w in caught if not issubclass(w.category, UndefinedMetricWarning)):
-        warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
-    written = _write_plots(results, inputs, out, _threshold(inputs, args)) if plots else []
-    if written:
-        _append_plots_to_report(out / "results.md", written)
-    if not args.quiet:
-        if undefined:
-            print("note: some values are undefined (NaN), e.g. in a group, fold or resampling holding one class:",
-                  file=sys.stderr)  # fmt: skip
-        for message, count in undefined.items():
-            print(f"  {message}" + (f" ({count} times)" if count > 1 else ""), file=sys.stderr)
-        for note in inputs.notes:
-            print(f"note: {note}", file=sys.stderr)
-        print(_summary(results, inputs, args))
-        print(f"report: {out / 'results.md'}")
-    return results
-
-
-def _matplotlib_available() -> bool:
-    try:
-        return importlib.util.find_spec("matplotlib") is not None
-    except ValueError:  # a module object without a spec stands in for it
-        return False
-
-
-def _write_plots(results: NDict, inputs: _Inputs, out: Path, threshold: float | None) -> list[Path]:
-    """ROC, precision-recall, reliability and confusion-matrix images in ``out``; returns the paths written."""
-    from fuse.eval._plots import (
-        plot_confusion_matrix,
-        plot_precision_recall_curves,
-        plot_reliability_diagram,
-        plot_roc_curves,
+    settings = ReportSettings(
+        threshold=None if args.threshold is None else float(args.threshold),
+        threshold_rule="the default, fixed in advance"
+        if args.threshold is None
+        else "given on the command line (--threshold)",
+        proportion_ci=args.proportion_ci,
+        confidence=args.confidence,
+        bootstraps=args.bootstraps,
+        seed=args.seed,
+        min_cases=args.min_cases,
+        title=args.title,
+        description=f"Predictions {' + '.join(args.pred)} against targets {args.target} (column {args.target_col!r}).",
+        plots=not args.no_plots,
+        verbose=not args.quiet,
     )
-
-    roc: dict[str, dict[str, Any]] = {}
-    pr: dict[str, dict[str, Any]] = {}
-    for name, scores, positive in _one_vs_rest(inputs):
-        if positive.all() or not positive.any():
-            continue  # a curve needs both classes
-        fpr, tpr, _ = sk_metrics.roc_curve(positive, scores)
-        precision, recall, _ = sk_metrics.precision_recall_curve(positive, scores)
-        roc[name] = {"fpr": fpr, "tpr": tpr, "auc": float(sk_metrics.auc(fpr, tpr))}
-        pr[name] = {"precision": precision, "recall": recall, "auc": float(sk_metrics.auc(recall, precision))}
-    written = []
-    if roc:
-        written.append(plot_roc_curves(roc, out / PLOT_FILES["roc"]))
-        written.append(plot_precision_recall_curves(pr, out / PLOT_FILES["pr"]))
-    if "metrics._reliability" in results:
-        written.append(plot_reliability_diagram(results["metrics._reliability"], out / PLOT_FILES["reliability"]))
-    count = results["metrics.confusion_matrix.count"]
-    title = "Confusion matrix" + (f" (class 1 iff p > {threshold:g})" if threshold is not None else " (argmax)")
-    written.append(plot_confusion_matrix(count, out / PLOT_FILES["confusion"], title=title))
-    return written
-
-
-def _one_vs_rest(inputs: _Inputs) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    if inputs.binary:
-        name = "class 1" if inputs.class_names == ["0", "1"] else inputs.class_names[1]
-        return [(name, inputs.scores, inputs.labels == 1)]
-    return [(name, inputs.scores[:, c], inputs.labels == c) for c, name in enumerate(inputs.class_names)]
-
-
-def _append_plots_to_report(report: Path, images: Sequence[Path]) -> None:
-    lines = ["", "## Plots", ""] + [f"![{image.stem}]({image.name})" for image in images]
-    with report.open("a", encoding="utf-8") as file:
-        file.write("\n".join(lines) + "\n")
-
-
-def _stat(results: Mapping[str, Any], key: str) -> tuple[float, float | None, float | None] | None:
-    """(value, CI lower, CI upper) of a result keypath, with or without a CI."""
-    if f"{key}.org" in results:
-        return (
-            float(results[f"{key}.org"]),
-            float(results[f"{key}.conf_lower"]),
-            float(results[f"{key}.conf_upper"]),
+    out = Path(args.out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)  # the report lists them in its notes
+        report = write_report(
+            out,
+            inputs.scores,
+            inputs.labels,
+            inputs.class_names,
+            groups=None if inputs.group is None else inputs.group.to_numpy(),
+            folds=None if inputs.fold is None else inputs.fold.to_numpy(),
+            group_name=args.group or "group",
+            settings=settings,
+            notes=inputs.notes,
         )
-    if key in results:
-        value = results[key]
-        if isinstance(value, (int, float, np.integer, np.floating)):
-            return float(value), None, None
-    return None
+    if not args.quiet:
+        for note in report["notes"]:
+            print(f"note: {note}", file=sys.stderr)
+        print(_summary(report, args))
+        print(f"report: {out / 'report.html'} (also results.md, results.json)")
+    return report
 
 
-def _summary(results: NDict, inputs: _Inputs, args: argparse.Namespace) -> str:
+def _summary(report: Mapping[str, Any], args: argparse.Namespace) -> str:
     """A short plain-text table of the headline results."""
-    macro = "" if inputs.binary else ".macro_avg"
-    rows: list[tuple[str, str]] = []
-    if inputs.binary:
-        rows.append(("AUC-ROC", "metrics.auc"))
-    else:
-        rows.extend((f"AUC-ROC {name}", f"metrics.auc.{name}") for name in inputs.class_names)
-        rows.append(("AUC-ROC macro avg", "metrics.auc.macro_avg"))
-    rows += [
-        ("AUC-PR" + (" macro avg" if macro else ""), f"metrics.auc_pr{macro}"),
-        ("accuracy", "metrics.accuracy"),
-        ("sensitivity" + (" macro avg" if macro else ""), f"metrics.confusion.sensitivity{macro}"),
-        ("specificity" + (" macro avg" if macro else ""), f"metrics.confusion.specificity{macro}"),
-        ("ECE", "metrics.calibration.ece"),
-    ]
-    with_ci, threshold = args.bootstraps > 0, _threshold(inputs, args)
-    header = f"{'metric':<24} {'value':>8}" + (f"   {args.confidence:g}% CI" if with_ci else "")
-    lines = [
-        f"{len(inputs.ids)} samples, {len(inputs.class_names)} classes "
-        + (f"(class 1 iff p > {threshold:g})" if threshold is not None else "(argmax)"),
-        header,
-        "-" * len(header),
-    ]
-    for label, key in rows:
-        stat = _stat(results, key)
-        if stat is None:
+    setup, metrics = report["setup"], report["metrics"]
+    names = BINARY_METRICS if "positive_class" in setup else MULTICLASS_METRICS
+    header = f"{'metric':<26} {'value':>7}   {f'{args.confidence:g}% CI':<18} counts"
+    rule = setup["decision_rule"]
+    lines = [f"{setup['cases']} samples, {len(setup['class_names'])} classes ({rule})", header, "-" * len(header)]
+    for key, label in names.items():
+        stat = metrics[key]
+        interval = f"[{_fmt(stat['low'])}, {_fmt(stat['high'])}]" if math.isfinite(stat["low"]) else ""
+        counts = f"{stat['successes']}/{stat['n']}" if "n" in stat else ""
+        lines.append(f"{label:<26} {_fmt(stat['value']):>7}   {interval:<18} {counts}".rstrip())
+    calibration = report["calibration"]
+    if calibration is not None:
+        lines.append(f"{'ECE':<26} {_fmt(calibration['ece']):>7}")
+    for key in ("groups", "folds"):
+        subsets = report[key]
+        if subsets is None:
             continue
-        value, lower, upper = stat
-        interval = f"   [{_fmt(lower)}, {_fmt(upper)}]" if lower is not None and upper is not None else ""
-        lines.append(f"{label:<24} {_fmt(value):>8}{interval}")
-    for key, column in (("group", inputs.group), ("fold", inputs.fold)):
-        if column is None:
-            continue
-        per = f"metrics.auc_per_{key}"
-        values = []
-        for value in sorted(pd.unique(column), key=_natural):
-            result = results.get(f"{per}.{value}{macro}")
-            values.append(f"{value}={_fmt(float(result)) if result is not None else 'n/a'}")
-        option = f"--{key} {args.group}" if key == "group" else (f"--fold {args.fold}" if args.fold else "fold (file)")
-        lines.append(f"AUC-ROC{' macro avg' if macro else ''} per {option}: {', '.join(values)}")
+        values = [
+            f"{row['value']}={_fmt(row['metrics']['auc']['value'])}" + ("*" if row["too_small"] else "")
+            for row in subsets["rows"]
+        ]
+        option = f"--group {args.group}" if key == "groups" else (f"--fold {args.fold}" if args.fold else "fold (file)")
+        lines.append(f"ROC AUC per {option}: {', '.join(values)}")
+        if any(row["too_small"] for row in subsets["rows"]):
+            lines.append(f"  * too small to judge: fewer than {setup['min_cases']} cases of some class")
     return "\n".join(lines)
-
-
-def _natural(value: str) -> tuple[int, int, str]:
-    """Sort key: whole numbers numerically, then text."""
-    text = str(value)
-    return (0, int(text), "") if text.lstrip("-").isdigit() else (1, 0, text)
 
 
 def _fmt(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "nan"
+        return "n/a"
     return f"{value:.4f}"

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from fuse.eval._auc import binary_scores
+from fuse.eval._inputs import score_array
 from fuse.eval._lazy import scipy_stats as stats
 from fuse.eval._lazy import statsmodels_contingency_tables
 from fuse.eval._metric_base import MetricDefault
@@ -118,6 +119,12 @@ def delong_test(pred1: ArrayLike, pred2: ArrayLike, target: ArrayLike, pos_class
     >>> round(result["p_value"], 4), round(result["z"], 4), result["auc1"], round(result["auc2"], 4)
     (0.3173, 1.0, 1.0, 0.6667)
     """
+    scalar = [score_array(p).ndim == 1 or score_array(p).shape[-1] == 1 for p in (pred1, pred2)]
+    if scalar[0] != scalar[1]:  # checked first: the targets' rules differ between the two forms
+        raise ValueError(
+            "pred1 and pred2 are not in the same form: give both models' predictions as scalar probabilities of "
+            "class 1, or both as class-score vectors"
+        )
     scores1, positive = binary_scores(pred1, target, pos_class_index)
     scores2, positive2 = binary_scores(pred2, target, pos_class_index)
     _check_scores(scores1, "pred1", len(positive))

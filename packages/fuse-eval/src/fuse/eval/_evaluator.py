@@ -12,6 +12,7 @@ import pandas as pd
 
 from fuse.core import CollateToBatchList, NDict, read_dataframe, save_text_file
 from fuse.eval._metric_base import MetricBase
+from fuse.eval._plain_values import json_ready
 
 __all__ = ["EvaluatorDefault"]
 
@@ -47,7 +48,8 @@ class EvaluatorDefault:
             of those (one per fold; an ``evaluator_fold`` column numbers them), a dict of any of these (columns
             prefixed ``"<key>."``, joined on id), or an iterable of sample dicts. With ``batch_size > 0``: an
             iterable of samples, collated ``batch_size`` at a time. With ``batch_size == 0``: an iterable of
-            batch dicts (a DataLoader; array-likes such as tensors are accepted).
+            batch dicts (a DataLoader; array-likes such as tensors are accepted). A pickle file can run code
+            when it is read: only read pickle files you trust (or wrote yourself); prefer csv from elsewhere.
         :param metrics: name -> metric, evaluated in order; a metric may read earlier results through
             ``"results:metrics.<name>..."`` arguments.
         :param id_key: the column or key holding the sample id.
@@ -235,23 +237,6 @@ def _padding(frame: pd.DataFrame, missing: pd.Index) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------- reporting
-def _plain(value: Any) -> Any:
-    """A JSON-ready version of a result value."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, pd.DataFrame):
-        return _plain(value.to_dict())
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return repr(value)
-
-
 def _visible(results: NDict) -> dict[str, Any]:
     """Results without metrics whose name starts with an underscore (FuseMedML's convention for internals)."""
     return {k: v for k, v in results.items() if not k.split(".")[1].startswith("_")}
@@ -261,18 +246,17 @@ def results_table(results: NDict) -> str:
     """The results as a readable two-column Markdown table (``keypath | value``)."""
     lines = ["| metric | value |", "|---|---|"]
     for key, value in _visible(results).items():
-        shown = f"{value:.6g}" if isinstance(value, (float, np.floating)) else repr(_plain(value))
+        shown = f"{value:.6g}" if isinstance(value, (float, np.floating)) else repr(json_ready(value, keep_nan=True))
         lines.append(f"| {key} | {shown} |")
     return "\n".join(lines)
 
 
 def write_results(results: NDict, output_dir: str | os.PathLike[str]) -> None:
-    """Write ``results.txt`` (one ``keypath: value`` per line), ``results.json`` and ``results.md``."""
+    """Write ``results.txt`` (one ``keypath: value`` per line), ``results.json`` (valid JSON: undefined values,
+    NaN, as ``null``) and ``results.md``."""
     os.makedirs(output_dir, exist_ok=True)
     visible = _visible(results)
     save_text_file(os.path.join(output_dir, "results.txt"), "".join(f"{k}: {v}\n" for k, v in visible.items()))
-    nested = NDict({k: _plain(v) for k, v in visible.items()}, already_flat=True).unflatten()
-    save_text_file(
-        os.path.join(output_dir, "results.json"), json.dumps(_plain(nested), indent=2, allow_nan=True) + "\n"
-    )
+    nested = NDict({k: json_ready(v) for k, v in visible.items()}, already_flat=True).unflatten()
+    save_text_file(os.path.join(output_dir, "results.json"), json.dumps(nested, indent=2, allow_nan=False) + "\n")
     save_text_file(os.path.join(output_dir, "results.md"), "# Evaluation results\n\n" + results_table(results) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,18 +19,36 @@ class GroupAnalysis(WrappingMetric):
 
     The result holds ``str(group_value)`` -> the metric's result for that group, in order of first
     appearance, then ``"mean"``, ``"std"`` (ddof=0) and ``"median"`` over groups (per key, as
-    ``"<key>.mean"``..., for dict results).
+    ``"<key>.mean"``..., for dict results). Samples whose group value is missing (NaN, None, ``pd.NA``) are
+    evaluated together as one group named ``"<missing>"`` (:attr:`MISSING_GROUP`), which counts in the
+    mean/std/median like any other group, with a warning giving their number.
+
+    >>> import numpy as np
+    >>> from fuse.eval import MetricAccuracy
+    >>> metric = GroupAnalysis(MetricAccuracy(pred="pred", target="target"), group="site")
+    >>> metric.collect({"id": [0, 1, 2, 3], "pred": [1, 0, 1, 1], "target": [1, 0, 0, 1], "site": ["a", "a", np.nan, "b"]})
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     result = metric.eval()
+    >>> str(caught[0].message)
+    "GroupAnalysis: 1 of 4 samples have no 'site' value (NaN/None); they are evaluated together as group '<missing>'"
+    >>> result
+    {'a': 1.0, '<missing>': 0.0, 'b': 1.0, 'mean': 0.6666666666666666, 'std': 0.4714045207910317, 'median': 1.0}
     """
+
+    MISSING_GROUP = "<missing>"
 
     def __init__(self, metric: MetricBase, group: str, compute_group_stats: bool = True, **kwargs: Any) -> None:
         super().__init__(metric, group=group, **kwargs)
+        self._group_key = group
         self._compute_group_stats = compute_group_stats
 
     def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> dict[str, Any]:
         id_array, groups = self._ids_and("group", ids)
         per_group: dict[str, Any] = {}
-        for value in pd.unique(pd.Series(list(groups), dtype=object)):
-            per_group[str(value)] = self._metric.eval(results, id_array[_equal(groups, value)])
+        for name, members in self._groups(groups):
+            per_group[name] = self._metric.eval(results, id_array[members])
         if not self._compute_group_stats or not per_group:
             return per_group
         group_results = list(per_group.values())
@@ -43,9 +62,30 @@ class GroupAnalysis(WrappingMetric):
             stats = _summary(group_results)
         return {**per_group, **stats}
 
-
-def _equal(groups: np.ndarray, value: Any) -> np.ndarray:
-    return np.fromiter((g == value for g in groups), dtype=bool, count=len(groups))
+    def _groups(self, groups: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """(name, boolean mask) per group in order of first appearance; missing values form one group."""
+        # values equal under == (1, 1.0, True) share a group, as with FuseMedML's comparison
+        codes, uniques = pd.factorize(pd.Series(list(groups), dtype=object), use_na_sentinel=True)
+        names = [str(value) for value in uniques]
+        missing = codes == -1
+        if missing.any():
+            if self.MISSING_GROUP in names:
+                raise ValueError(
+                    f"GroupAnalysis: group key {self._group_key!r} has missing values and also the value "
+                    f"{self.MISSING_GROUP!r}, the name given to the missing ones; rename that group or fill the "
+                    "missing values"
+                )
+            warnings.warn(
+                f"GroupAnalysis: {int(missing.sum())} of {len(codes)} samples have no {self._group_key!r} value "
+                f"(NaN/None); they are evaluated together as group {self.MISSING_GROUP!r}",
+                UserWarning,
+                stacklevel=3,
+            )
+            codes = np.where(missing, len(uniques), codes)
+            names.append(self.MISSING_GROUP)
+        # codes are 0..k-1; np.unique's first positions, sorted, give the order of first appearance
+        _, first = np.unique(codes, return_index=True)
+        return [(names[code], codes == code) for code in np.argsort(first)]
 
 
 def _summary(values: Sequence[Any]) -> dict[str, float]:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from fuse.eval._inputs import InputError
+
 if TYPE_CHECKING:
     from fuse.eval._collector import GatherFunc, MetricCollector
 
@@ -165,6 +167,33 @@ class MetricWithCollectorBase(MetricBase):
         if not self._external_collector:
             self._collector.reset()
 
+    @contextmanager
+    def naming_inputs(self, ids: Ids | None) -> Iterator[None]:
+        """Inside, an input error of the metric function (which names an argument and row positions) is raised
+        again naming the key the argument was collected from and the ids of those rows (``ids``, or all collected
+        ids when ``None``, the order the arguments were extracted in).
+        """
+        try:
+            yield
+        except InputError as error:
+            raise error.named(self._source_of(error.argument), self._ids_for_messages(ids)) from None
+
+    def _source_of(self, argument: str) -> str | None:
+        """Where an argument comes from, for messages: ``key 'x'`` or ``results:y``."""
+        if argument in self._keys_to_collect:
+            return f"key {self._keys_to_collect[argument]!r}"
+        if argument in self._keys_from_results:
+            return f"{RESULTS_PREFIX}{self._keys_from_results[argument]}"
+        return None
+
+    def _ids_for_messages(self, ids: Ids | None) -> Ids | None:
+        if ids is not None:
+            return ids
+        try:
+            return self._collector.get_ids()
+        except ValueError:  # the collector's own consistency error: messages fall back to row positions
+            return None
+
     def _extract_arguments(self, results: Mapping[str, Any] | None, ids: Ids | None) -> dict[str, Any]:
         """The keyword arguments for the metric function, aligned with ``ids`` (computed once per bootstrap run)."""
         if self._resampling_cache is None:
@@ -209,7 +238,8 @@ class MetricDefault(MetricWithCollectorBase):
         self._metric_func = metric_func
 
     def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> Any:
-        return self._metric_func(**self._extract_arguments(results, ids))
+        with self.naming_inputs(ids):
+            return self._metric_func(**self._extract_arguments(results, ids))
 
 
 class MetricPerSampleDefault(MetricWithCollectorBase):

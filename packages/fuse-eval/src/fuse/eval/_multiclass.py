@@ -44,10 +44,12 @@ class MetricMultiClassDefault(MetricDefault):
         self._class_weights = list(class_weights) if class_weights is not None else None
 
     def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> Any:
-        arguments = self._extract_arguments(results, ids)
-        if self._class_names is None:
-            return self._metric_func(**arguments)
-        per_class = [self._metric_func(pos_class_index=index, **arguments) for index in range(len(self._class_names))]
+        with self.naming_inputs(ids):
+            arguments = self._extract_arguments(results, ids)
+            if self._class_names is None:
+                return self._metric_func(**arguments)
+            classes = range(len(self._class_names))
+            per_class = [self._metric_func(pos_class_index=index, **arguments) for index in classes]
         return self.combine_classes(per_class)
 
     def combine_classes(self, per_class: Sequence[Any]) -> dict[str, Any]:

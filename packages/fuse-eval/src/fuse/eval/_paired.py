@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from fuse.eval._bootstrap import evaluate_bootstraps
 from fuse.eval._metric_base import Ids, MetricBase, WrappingMetric
+from fuse.eval._warnings import UndefinedMetricWarning
 
 if TYPE_CHECKING:
     from fuse.eval._collector import GatherFunc
@@ -112,7 +114,9 @@ class PairedBootstrap(WrappingMetric):
     """Compare two metrics (typically one model against a reference) on the same bootstrap resamplings.
 
     Resampling is FuseMedML's (``np.random.RandomState(rnd_seed)``, per stratum in ``np.unique`` order), so
-    the results equal FuseMedML's. Both metrics evaluate whole blocks of resamplings at once where they have a
+    the results equal FuseMedML's where every resampling is defined. Resamplings where either metric is undefined
+    (NaN, e.g. no positive drawn) are left out, with a warning, and counted in ``num_undefined_bootstraps`` (FuseMedML
+    counted them as failures of the hypothesis and its mean difference was NaN). Both metrics evaluate whole blocks of resamplings at once where they have a
     vectorised form (AUC, confusion metrics). Returns ``compare_method(key, test_values, reference_values,
     margin=..., margin_type=...)`` — for each of ``metric_keys_to_compare`` when the metrics return dicts.
 
@@ -223,7 +227,31 @@ class PairedBootstrap(WrappingMetric):
         options: dict[str, Any] = {"margin": self._margin_value}
         if self._margin_type != "abs":  # user callables written for FuseMedML take margin only
             options["margin_type"] = self._margin_type
-        return self._compare(key, test, reference, **options)
+        test_values, reference_values = np.asarray(test, dtype=float), np.asarray(reference, dtype=float)
+        undefined = np.isnan(test_values) | np.isnan(reference_values)
+        count = int(undefined.sum())
+        what = f"{key!r} of " if key is not None else ""
+        if count == len(undefined):
+            warnings.warn(
+                f"PairedBootstrap: {what}the compared metrics is undefined (NaN) in all {count} resamplings, so "
+                "there is no comparison: the result is NaN. Check that every class is present in the data",
+                UndefinedMetricWarning,
+                stacklevel=3,
+            )
+            return {"count": 0, "diff": float("nan"), "p_value": float("nan"), "num_undefined_bootstraps": count}
+        if count:
+            # NaN compares False: left in, an undefined resampling would count against the hypothesis
+            warnings.warn(
+                f"PairedBootstrap: {what}the test or reference metric is undefined (NaN, e.g. a class absent from "
+                f"the resampling) in {count} of {len(undefined)} resamplings; they are left out of the comparison "
+                "and counted in 'num_undefined_bootstraps'. With a rare class, stratify by the target (stratum=...)",
+                UndefinedMetricWarning,
+                stacklevel=3,
+            )
+        result = self._compare(key, test_values[~undefined], reference_values[~undefined], **options)
+        if isinstance(result, dict):
+            result["num_undefined_bootstraps"] = count
+        return result
 
     @staticmethod
     def _value(result: Any, key: str, which: str) -> Any:

@@ -24,6 +24,7 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_precision_recall_curves",
     "plot_reliability_diagram",
+    "plot_risk_calibration",
     "plot_roc_curves",
 ]
 
@@ -122,8 +123,8 @@ def _curves(curves: Mapping[str, Mapping[str, Any]], x_key: str, y_key: str) -> 
     return checked
 
 
-def _label(name: str, auc: float | None) -> str:
-    return name if auc is None else f"{name} (AUC = {auc:.3f})"
+def _label(name: str, auc: float | None, what: str = "AUC") -> str:
+    return name if auc is None else f"{name} ({what} = {auc:.3f})"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -135,8 +136,9 @@ def plot_roc_curves(
     output_filename: str | os.PathLike[str],
     title: str = "ROC curve",
     ci_bands: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
+    operating_points: Mapping[str, tuple[float, float, str]] | None = None,
 ) -> Path:
-    """ROC curves, one per class, with the chance diagonal.
+    """ROC curves, one per class, with the chance diagonal; the legend sits below the axes, off the curves.
 
     :param curves: ``{class name: {"fpr": array, "tpr": array, "auc": float}}`` (``"auc"`` is optional and shown
         in the legend), e.g. the result of a ROC-curve metric.
@@ -144,6 +146,8 @@ def plot_roc_curves(
     :param title: the plot title.
     :param ci_bands: optional confidence bands ``{class name: (fpr_grid, tpr_lower, tpr_upper)}`` drawn shaded
         around the curves of the same names.
+    :param operating_points: optional points marked on the curves ``{class name: (fpr, tpr, label)}``, e.g. the
+        decision threshold in use (``label`` goes to the legend).
     :returns: the path written.
 
     >>> import tempfile
@@ -156,20 +160,50 @@ def plot_roc_curves(
     """
     checked = _curves(curves, "fpr", "tpr")
     bands = _bands(ci_bands, checked)
-    figure, axes = _new_figure((6.0, 5.5))
+    points = _points(operating_points, checked)
+    figure, axes = _new_figure((6.0, 6.5))
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance")
     for name, (fpr, tpr, auc) in checked.items():
         (line,) = axes.plot(fpr, tpr, linewidth=2, label=_label(name, auc))
         if name in bands:
             grid, lower, upper = bands[name]
             axes.fill_between(grid, lower, upper, color=line.get_color(), alpha=0.2, linewidth=0)
+        if name in points:
+            x, y, text = points[name]
+            axes.plot([x], [y], marker="o", markersize=9, markerfacecolor="white", markeredgewidth=2,
+                      color=line.get_color(), linestyle="none", label=text)  # fmt: skip
     axes.set(xlim=(0, 1), ylim=(0, 1.01), title=title)
     axes.set_xlabel("False positive rate (1 - specificity)")
     axes.set_ylabel("True positive rate (sensitivity)")
     axes.set_aspect("equal")
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right")
+    _legend_below(axes)
     return _save(figure, output_filename)
+
+
+def _legend_below(axes: Any) -> None:
+    """The legend under the axes, where it cannot hide a curve."""
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False, ncols=1)
+
+
+def _points(
+    operating_points: Mapping[str, tuple[float, float, str]] | None, curves: Mapping[str, Any]
+) -> dict[str, tuple[float, float, str]]:
+    if operating_points is None:
+        return {}
+    if not isinstance(operating_points, Mapping):
+        raise TypeError(
+            f"operating_points must be a mapping of class name -> (fpr, tpr, label), got {operating_points!r}"
+        )
+    checked = {}
+    for name, point in operating_points.items():
+        if str(name) not in curves:
+            raise ValueError(f"operating_points has class {name!r}, which is not in curves: {list(curves)}")
+        if not isinstance(point, (tuple, list)) or len(point) != 3:
+            raise ValueError(f"operating_points[{name!r}] must be (fpr, tpr, label), got {point!r}")
+        x, y = _vector(point[:2], f"operating_points[{name!r}] (fpr, tpr)")
+        checked[str(name)] = (float(x), float(y), str(point[2]))
+    return checked
 
 
 def _bands(
@@ -203,9 +237,12 @@ def plot_precision_recall_curves(
     output_filename: str | os.PathLike[str],
     title: str = "Precision-recall curve",
 ) -> Path:
-    """Precision-recall curves, one per class (drawn as lines, matching the trapezoidal AUC-PR of this package).
+    """Precision-recall curves, one per class, drawn as steps (precision holds between two thresholds, as
+    scikit-learn draws it); the legend sits below the axes, off the curves.
 
-    :param curves: ``{class name: {"precision": array, "recall": array, "auc": float}}`` (``"auc"`` optional).
+    :param curves: ``{class name: {"precision": array, "recall": array, "auc": float}}`` (``"auc"`` optional; this
+        package's AUC-PR is the trapezoidal area, within a few thousandths of the stepped area on most data), in
+        scikit-learn's ``precision_recall_curve`` order (recall decreasing).
     :param output_filename: the image file to write; its suffix gives the format.
     :param title: the plot title.
     :returns: the path written.
@@ -219,15 +256,14 @@ def plot_precision_recall_curves(
     True
     """
     checked = _curves(curves, "recall", "precision")
-    figure, axes = _new_figure((6.0, 5.5))
+    figure, axes = _new_figure((6.0, 6.5))
     for name, (recall, precision, auc) in checked.items():
-        axes.plot(recall, precision, linewidth=2, label=_label(name, auc))
+        axes.plot(recall, precision, linewidth=2, drawstyle="steps-post", label=_label(name, auc, "AUC-PR"))
     axes.set(xlim=(0, 1), ylim=(0, 1.01), title=title)
     axes.set_xlabel("Recall (sensitivity)")
     axes.set_ylabel("Precision (PPV)")
-    axes.set_aspect("equal")
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower left")
+    _legend_below(axes)
     return _save(figure, output_filename)
 
 
@@ -295,6 +331,80 @@ def plot_reliability_diagram(
     histogram.set_xlabel("Confidence (maximum predicted probability)")
     histogram.set_ylabel(f"Fraction of {int(total)} samples")
     histogram.grid(alpha=0.3)
+    return _save(figure, output_filename)
+
+
+def plot_risk_calibration(
+    pred: Any,
+    target: Any,
+    output_filename: str | os.PathLike[str],
+    title: str = "Calibration of the predicted risk",
+    class_name: str = "positive",
+    bins: int = 10,
+) -> Path:
+    """Binary calibration on the risk scale: the observed share of ``class_name`` per bin of predicted risk.
+
+    Cases are put in ``bins`` equal-width bins of the predicted probability over [0, 1] (``[lo, hi)``, the last
+    closed). The upper panel draws, per non-empty bin, the observed share of positives (with its 95% Wilson
+    interval) at the bin's mean predicted risk, against the diagonal of perfect calibration; the lower panel is
+    the histogram of the predicted risks, negatives and positives stacked.
+
+    :param pred: the predicted probabilities of the positive class, in [0, 1].
+    :param target: the true classes, 0 or 1 (1 = ``class_name``).
+    :param output_filename: the image file to write; its suffix gives the format.
+    :param title: the plot title (say which probabilities are drawn, e.g. before or after recalibration).
+    :param class_name: the positive class, named in the axis labels.
+    :param bins: the number of equal-width risk bins.
+    :returns: the path written.
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> plot_risk_calibration([0.1, 0.3, 0.8, 0.9, 0.6], [0, 0, 1, 1, 0], Path(tempfile.mkdtemp()) / "c.png").suffix
+    '.png'
+    """
+    from fuse.eval._calibration import bin_index, equal_width_edges
+    from fuse.eval._proportion import proportion_ci
+
+    risk = _vector(pred, "pred")
+    truth = _vector(target, "target", low=None, high=None)
+    if len(risk) != len(truth):
+        raise ValueError(f"pred has {len(risk)} values but target has {len(truth)}")
+    if not np.isin(truth, (0, 1)).all():
+        raise ValueError(
+            f"target must hold 0 or 1 (1 = {class_name}), got values such as {sorted(set(truth.tolist()))[:5]}"
+        )
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    edges = equal_width_edges(bins)
+    which = bin_index(edges, risk)  # the reliability diagram's bins: a risk of exactly 0.3 opens the bin [0.3, 0.4)
+    figure, (curve, histogram) = _new_figure((6.0, 7.5), nrows=2, sharex=True, height_ratios=(3, 1))
+    curve.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    x, y, low, high = [], [], [], []
+    for b in range(bins):
+        members = which == b
+        count = int(members.sum())
+        if count == 0:
+            continue
+        positives = int(truth[members].sum())
+        lower, upper = proportion_ci(positives, count)
+        x.append(float(risk[members].mean()))
+        y.append(positives / count)
+        low.append(y[-1] - lower)
+        high.append(upper - y[-1])
+    curve.errorbar(x, y, yerr=[low, high], marker="o", color="tab:blue", capsize=3, linewidth=1.5,
+                   label=f"observed share of {class_name} (95% Wilson interval)")  # fmt: skip
+    curve.set(xlim=(0, 1), ylim=(0, 1), title=title)
+    curve.set_ylabel(f"Observed share of {class_name}")
+    curve.set_aspect("auto")
+    curve.grid(alpha=0.3)
+    curve.legend(loc="best", framealpha=0.9)  # where it covers the fewest points
+    negatives, positives_ = risk[truth == 0], risk[truth == 1]
+    histogram.hist([negatives, positives_], bins=edges, stacked=True, color=["tab:grey", "tab:orange"],
+                   edgecolor="black", label=[f"not {class_name} ({len(negatives)})", f"{class_name} ({len(positives_)})"])  # fmt: skip
+    histogram.set_xlabel(f"Predicted risk of {class_name}")
+    histogram.set_ylabel("Cases")
+    histogram.grid(alpha=0.3)
+    histogram.legend(loc="best", fontsize="small", framealpha=0.9)
     return _save(figure, output_filename)
 
 

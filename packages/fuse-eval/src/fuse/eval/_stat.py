@@ -10,13 +10,9 @@ from typing import Any
 import numpy as np
 
 from fuse.eval._metric_base import MetricDefault
+from fuse.eval._plain_values import plain_scalar
 
 __all__ = ["MetricUniqueValues", "unique_values"]
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value (``np.int64(3)`` -> ``3``); anything else as is."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _is_nan(value: Any) -> bool:
@@ -32,7 +28,7 @@ def unique_values(values: Sequence[Any] | np.ndarray) -> list[tuple[Any, int]]:
     >>> unique_values([1.0, float("nan"), 1.0, float("nan")])
     [(1.0, 2), (nan, 2)]
     """
-    plain = [_plain(value) for value in values]
+    plain = [plain_scalar(value) for value in values]
     nan_count = 0
     counter: Counter[Hashable] = Counter()
     order: list[Any] = []

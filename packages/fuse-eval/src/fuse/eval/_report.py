@@ -1,0 +1,545 @@
+"""``write_report``: a classifier's evaluation as the evaluation section of a paper reads it.
+
+One call turns predictions and targets into three files: ``report.html`` (one self-contained page: set-up, the
+metrics with counts and confidence intervals, the confusion matrix, calibration, per-group and per-fold tables,
+captioned figures embedded as PNG), ``results.md`` (the same tables in Markdown) and ``results.json`` (the same
+numbers for programs: plain JSON types, NaN written as ``null``). The figures are also written as PNG files.
+
+Intervals: the proportions (sensitivity, specificity, PPV, NPV, accuracy) get an analytic interval from their
+counts (Wilson by default, see :func:`fuse.eval.proportion_ci`); AUC, AUC-PR and balanced accuracy get a percentile
+bootstrap interval, resampling each true class separately (FuseMedML's ``CI``: the same resamplings, the same
+numbers).
+
+A group or fold with fewer than ``min_cases`` cases of some class is flagged *too small to judge*: with so few
+cases its intervals are too wide for a difference between groups to mean anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fuse.core import save_text_file
+from fuse.eval._auc import MetricAUCROC
+from fuse.eval._bootstrap import confidence_interval, evaluate_bootstraps
+from fuse.eval._calibration import expected_calibration_error
+from fuse.eval._classification import MetricAUCPR, MetricConfusion
+from fuse.eval._metric_base import MetricBase
+from fuse.eval._plain_values import json_ready
+from fuse.eval._proportion import PROPORTION_CI_METHODS, proportion_ci
+from fuse.eval._version import __version__
+from fuse.eval._warnings import UndefinedMetricWarning
+
+__all__ = ["REPORT_FILES", "ReportSettings", "check_classes_present", "write_report"]
+
+REPORT_FILES = ("report.html", "results.md", "results.json")
+DEFAULT_THRESHOLD = 0.5
+PROBABILITY_TOLERANCE = 1e-5  # |row sum - 1| allowed for rows of class probabilities
+ECE_BINS = 10
+BOOTSTRAP_METHOD = "percentile bootstrap, resampling each true class separately"
+# the metrics of the tables, in order, with their names for readers
+BINARY_METRICS = {
+    "auc": "ROC AUC",
+    "auc_pr": "AUC-PR",
+    "sensitivity": "Sensitivity (recall)",
+    "specificity": "Specificity",
+    "ppv": "PPV (precision)",
+    "npv": "NPV",
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+}
+MULTICLASS_METRICS = {
+    "auc": "ROC AUC (macro average)",
+    "auc_pr": "AUC-PR (macro average)",
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+}
+PER_CLASS_METRICS = {
+    "auc": "ROC AUC",
+    "auc_pr": "AUC-PR",
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+    "ppv": "PPV",
+    "npv": "NPV",
+}
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """How a report is computed, and what it says about it.
+
+    :param threshold: binary predictions: a case is called positive iff its probability is ``> threshold``
+        (``None``: 0.5). Multi-class scores take none: the class with the highest score is predicted.
+    :param threshold_rule: how the threshold was chosen, in words (e.g. ``"highest validation specificity with
+        sensitivity >= 0.95"``); say so when it was *not* chosen on the evaluated cases.
+    :param proportion_ci: the interval of the proportions: ``"wilson"`` or ``"clopper-pearson"``.
+    :param confidence: the confidence level of every interval, in percent.
+    :param bootstraps: resamplings of the bootstrap intervals (AUC, AUC-PR, balanced accuracy); 0: none.
+    :param seed: the seed of the resamplings.
+    :param min_cases: a group or fold with fewer cases of some class is flagged too small to judge.
+    :param title: the report's title.
+    :param description: one line on what was evaluated (data, split, model).
+    :param scores_description: which probabilities are evaluated, in the calibration figure's title (e.g.
+        ``"after temperature scaling"``), so that reports before and after a recalibration have distinct titles.
+    :param plots: draw the figures (needs matplotlib; without it the report says so).
+    :param verbose: show the bootstraps' progress.
+
+    >>> ReportSettings(threshold=0.3, threshold_rule="Youden index on the validation split").proportion_ci
+    'wilson'
+    """
+
+    threshold: float | None = None
+    threshold_rule: str = "fixed in advance"
+    proportion_ci: str = "wilson"
+    confidence: float = 95.0
+    bootstraps: int = 1000
+    seed: int = 1234
+    min_cases: int = 10
+    title: str = "Evaluation report"
+    description: str = ""
+    scores_description: str = "the model's probabilities, as given"
+    plots: bool = True
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None and (
+            isinstance(self.threshold, bool)
+            or not isinstance(self.threshold, numbers.Real)
+            or not math.isfinite(self.threshold)
+        ):
+            raise ValueError(f"threshold must be a finite number or None, got {self.threshold!r}")
+        if self.proportion_ci not in PROPORTION_CI_METHODS:
+            raise ValueError(f"proportion_ci must be one of {PROPORTION_CI_METHODS}, got {self.proportion_ci!r}")
+        if not 0 < self.confidence < 100:
+            raise ValueError(f"confidence is a percentage in (0, 100), got {self.confidence!r}")
+        for name in ("bootstraps", "min_cases", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or (name != "seed" and value < 0):
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+def check_classes_present(labels: np.ndarray, class_names: Sequence[str]) -> str | None:
+    """``None`` when every class of ``class_names`` has a case in ``labels``; else the problem, in words.
+
+    Multi-class metrics average over the classes: with classes absent from the targets, the averages would be
+    over the classes present only, and a binary target against many score columns is a wrong column or file.
+
+    >>> check_classes_present(np.array([0, 1, 1, 0]), ["a", "b", "c"])
+    "the targets hold 2 classes ['a', 'b'] but there are 3 score columns ['a', 'b', 'c']: no case of ['c']"
+    """
+    present = sorted(set(np.asarray(labels).tolist()))
+    if len(class_names) <= 2 or len(present) == len(class_names):
+        return None
+    absent = [name for index, name in enumerate(class_names) if index not in present]
+    return (
+        f"the targets hold {len(present)} classes {[class_names[i] for i in present]} but there are "
+        f"{len(class_names)} score columns {list(class_names)}: no case of {absent}"
+    )
+
+
+def write_report(
+    out_dir: str | os.PathLike[str],
+    scores: Any,
+    labels: Any,
+    class_names: Sequence[str] | None = None,
+    *,
+    groups: Any = None,
+    folds: Any = None,
+    group_name: str = "group",
+    settings: ReportSettings | None = None,
+    notes: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Evaluate ``scores`` against ``labels`` and write ``report.html``, ``results.md`` and ``results.json``.
+
+    :param out_dir: the directory to write to (created when missing).
+    :param scores: binary: ``(n,)`` probabilities of class 1, or ``(n, 2)`` class probabilities; multi-class:
+        ``(n, C)`` scores, one column per class (calibration is reported when the rows are probabilities).
+    :param labels: ``(n,)`` true classes, integers ``0..C-1``.
+    :param class_names: the names of the classes in column order (default ``"0"``, ``"1"``, ...); in a binary
+        report the second one is the positive class.
+    :param groups: optional ``(n,)`` group of each case (site, sex, scanner...): a table per group.
+    :param folds: optional ``(n,)`` cross-validation fold of each case: a table per fold.
+    :param group_name: what ``groups`` are, for the table's title (e.g. ``"site"``).
+    :param settings: threshold, interval methods, bootstraps, title (see :class:`ReportSettings`).
+    :param notes: lines added to the report's notes.
+    :returns: the report's content, as written to ``results.json`` (which has ``null`` where this has NaN).
+        Undefined values (e.g. an AUC without positive cases) are NaN, listed in the report's notes and warned
+        once each (:class:`UndefinedMetricWarning`).
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> out = Path(tempfile.mkdtemp())
+    >>> report = write_report(out, [0.1, 0.4, 0.35, 0.8, 0.7, 0.2], [0, 0, 1, 1, 1, 0], ["benign", "malignant"],
+    ...                       settings=ReportSettings(bootstraps=0, plots=False))
+    >>> report["metrics"]["sensitivity"]["successes"], report["metrics"]["sensitivity"]["n"]
+    (2, 3)
+    >>> round(report["metrics"]["auc"]["value"], 4)
+    0.8889
+    >>> sorted(path.name for path in out.iterdir())
+    ['report.html', 'results.json', 'results.md']
+    """
+    from fuse.eval._report_figures import draw_figures
+    from fuse.eval._report_render import render_html, render_markdown
+
+    settings = settings if settings is not None else ReportSettings()
+    cases = _Cases.build(scores, labels, class_names, groups, folds, settings)
+    out = Path(out_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UndefinedMetricWarning)
+        report = _report(cases, settings, group_name, list(notes))
+    for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UndefinedMetricWarning)):
+        report["notes"].append(f"undefined value (shown as —): {message}")
+        warnings.warn(message, UndefinedMetricWarning, stacklevel=2)  # once each, not once per group or fold
+    for other in (w for w in caught if not issubclass(w.category, UndefinedMetricWarning)):
+        warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+    out.mkdir(parents=True, exist_ok=True)
+    images: dict[str, bytes] = {}
+    if settings.plots:
+        report["figures"], images, missing = draw_figures(out, cases.scores, cases.labels, report, settings)
+        if missing:
+            report["notes"].append(missing)
+    else:
+        report["notes"].append("figures: not drawn (plots turned off)")
+    save_text_file(out / "results.json", json.dumps(json_ready(report), indent=2, allow_nan=False) + "\n")
+    save_text_file(out / "results.md", render_markdown(report))
+    save_text_file(out / "report.html", render_html(report, images))
+    return report
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# inputs
+
+
+@dataclass
+class _Cases:
+    """Checked inputs."""
+
+    scores: np.ndarray  # (n,) probability of class 1, or (n, C) scores
+    labels: np.ndarray  # (n,) int
+    class_names: list[str]
+    probabilities: bool
+    threshold: float | None  # binary: positive iff p > threshold; None: argmax
+    groups: np.ndarray | None = None
+    folds: np.ndarray | None = None
+
+    @property
+    def binary(self) -> bool:
+        return len(self.class_names) == 2
+
+    @staticmethod
+    def build(
+        scores: Any, labels: Any, class_names: Sequence[str] | None, groups: Any, folds: Any, settings: ReportSettings
+    ) -> _Cases:
+        try:
+            matrix = np.asarray(scores, dtype=float)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"scores must be numbers, got {type(scores).__name__}") from error
+        if matrix.ndim not in (1, 2) or len(matrix) == 0 or (matrix.ndim == 2 and matrix.shape[1] < 2):
+            raise ValueError(f"scores must be (n,) probabilities or (n, C >= 2) class scores, got shape {matrix.shape}")
+        if not np.isfinite(matrix).all():
+            rows = np.flatnonzero(~np.isfinite(matrix.reshape(len(matrix), -1)).all(axis=1))
+            raise ValueError(f"scores hold NaN or infinite values, e.g. in rows {rows[:5].tolist()}")
+        in_unit = bool(((matrix >= 0) & (matrix <= 1)).all())
+        rows_sum_to_one = matrix.ndim == 2 and bool(np.all(np.abs(matrix.sum(axis=1) - 1) <= PROBABILITY_TOLERANCE))
+        columns = 2 if matrix.ndim == 1 else matrix.shape[1]
+        if columns == 2:
+            if not in_unit or (matrix.ndim == 2 and not rows_sum_to_one):
+                raise ValueError("binary scores must be probabilities in [0, 1] (two columns: rows summing to 1)")
+            if matrix.ndim == 2:
+                matrix = matrix[:, 1]
+        elif settings.threshold is not None:
+            raise ValueError(
+                f"settings.threshold {settings.threshold} applies to binary scores; {columns} class scores are "
+                "classified by argmax (threshold=None)"
+            )
+        names = [str(i) for i in range(columns)] if class_names is None else [str(name) for name in class_names]
+        if len(names) != columns or len(set(names)) != columns:
+            raise ValueError(f"class_names must be {columns} distinct names (one per class), got {class_names!r}")
+        truth = np.asarray(labels)
+        if truth.shape != (len(matrix),):
+            raise ValueError(f"labels must be one class per case, shape ({len(matrix)},), got shape {truth.shape}")
+        try:
+            as_int = truth.astype(np.int64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"labels must be class indices 0..{columns - 1}, got {truth[:5].tolist()}") from error
+        bad = (as_int != truth) | (as_int < 0) | (as_int >= columns)
+        if bad.any():
+            raise ValueError(
+                f"labels must be class indices 0..{columns - 1}; {int(bad.sum())} are not, e.g. "
+                f"{truth[bad][:5].tolist()} at rows {np.flatnonzero(bad)[:5].tolist()}"
+            )
+        problem = check_classes_present(as_int, names)
+        if problem is not None:
+            raise ValueError(problem)
+        return _Cases(
+            scores=matrix,
+            labels=as_int,
+            class_names=names,
+            probabilities=columns == 2 or (in_unit and rows_sum_to_one),
+            threshold=(DEFAULT_THRESHOLD if settings.threshold is None else float(settings.threshold))
+            if columns == 2
+            else None,
+            groups=_subset_keys(groups, "groups", len(matrix)),
+            folds=_subset_keys(folds, "folds", len(matrix)),
+        )
+
+    def subset(self, members: np.ndarray) -> _Cases:
+        return _Cases(self.scores[members], self.labels[members], self.class_names, self.probabilities, self.threshold)
+
+    def predicted(self) -> np.ndarray:
+        if self.threshold is not None:
+            return (self.scores > self.threshold).astype(np.int64)
+        return np.asarray(self.scores.argmax(axis=1), dtype=np.int64)
+
+
+def _subset_keys(values: Any, what: str, n: int) -> np.ndarray | None:
+    if values is None:
+        return None
+    series = pd.Series(np.asarray(values, dtype=object))
+    if len(series) != n:
+        raise ValueError(f"{what} must hold one value per case ({n}), got {len(series)}")
+    if series.isna().any():
+        rows = np.flatnonzero(series.isna().to_numpy())
+        raise ValueError(f"{what} is missing for {len(rows)} cases, e.g. rows {rows[:5].tolist()}")
+    return np.asarray(series.astype(str))
+
+
+def _natural(value: str) -> tuple[int, float, str]:
+    """Sort key: numbers numerically, then text."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# numbers
+
+
+def _report(cases: _Cases, settings: ReportSettings, group_name: str, notes: list[str]) -> dict[str, Any]:
+    counts = np.bincount(cases.labels, minlength=len(cases.class_names))
+    setup: dict[str, Any] = {
+        "cases": len(cases.labels),
+        "class_names": cases.class_names,
+        "class_counts": dict(zip(cases.class_names, counts.tolist(), strict=True)),
+        "decision_rule": (
+            f"{cases.class_names[1]} iff p > {cases.threshold:.4g}" if cases.binary else "the highest score (argmax)"
+        ),
+        "threshold": cases.threshold,
+        "threshold_rule": settings.threshold_rule if cases.binary else None,
+        "confidence": settings.confidence,
+        "proportion_ci": settings.proportion_ci,
+        "bootstrap_ci": BOOTSTRAP_METHOD if settings.bootstraps else None,
+        "bootstraps": settings.bootstraps,
+        "seed": settings.seed,
+        "min_cases": settings.min_cases,
+        "fuse_eval_version": __version__,
+    }
+    if cases.binary:
+        setup |= {
+            "positive_class": cases.class_names[1],
+            "positives": int(counts[1]),
+            "negatives": int(counts[0]),
+            "prevalence": float(counts[1] / counts.sum()),
+        }
+    overall = _evaluate(cases, settings)
+    report: dict[str, Any] = {
+        "title": settings.title,
+        "description": settings.description,
+        "setup": setup,
+        "metrics": overall["metrics"],
+        "per_class": overall.get("per_class"),
+        "confusion_matrix": {"classes": cases.class_names, "counts": overall["confusion"]},
+        "calibration": _calibration(cases, notes),
+        "groups": None,
+        "folds": None,
+        "figures": [],
+        "notes": notes,
+    }
+    for key, values, name in (("groups", cases.groups, group_name), ("folds", cases.folds, "fold")):
+        if values is not None:
+            report[key] = _per_subset(cases, values, name, settings)
+    return report
+
+
+def _evaluate(cases: _Cases, settings: ReportSettings) -> dict[str, Any]:
+    """Metrics with intervals, per-class metrics (multi-class) and the confusion counts of ``cases``."""
+    size = len(cases.class_names)
+    predicted = cases.predicted()
+    confusion = np.bincount(cases.labels * size + predicted, minlength=size * size).reshape(size, size)
+    bootstrapped = _bootstrapped(cases, predicted, settings)
+    proportion = _proportion_maker(settings)
+    n = len(cases.labels)
+    metrics: dict[str, Any] = {}
+    result: dict[str, Any] = {"confusion": confusion.tolist(), "metrics": metrics}
+    if cases.binary:
+        tn, fp, fn, tp = (int(v) for v in confusion.ravel())
+        metrics |= {
+            "auc": bootstrapped["auc"],
+            "auc_pr": bootstrapped["auc_pr"],
+            "sensitivity": proportion(tp, tp + fn),
+            "specificity": proportion(tn, tn + fp),
+            "ppv": proportion(tp, tp + fp),
+            "npv": proportion(tn, tn + fn),
+            "accuracy": proportion(tp + tn, n),
+            "balanced_accuracy": bootstrapped["balanced_accuracy"],
+        }
+        return result
+    metrics |= {
+        "auc": bootstrapped["auc.macro_avg"],
+        "auc_pr": bootstrapped["auc_pr.macro_avg"],
+        "accuracy": proportion(int(np.trace(confusion)), n),
+        "balanced_accuracy": bootstrapped["balanced_accuracy"],
+    }
+    per_class = {}
+    for c, name in enumerate(cases.class_names):
+        tp = int(confusion[c, c])
+        fn, fp = int(confusion[c].sum()) - tp, int(confusion[:, c].sum()) - tp
+        tn = n - tp - fn - fp
+        per_class[name] = {
+            "auc": bootstrapped[f"auc.{name}"],
+            "auc_pr": bootstrapped[f"auc_pr.{name}"],
+            "sensitivity": proportion(tp, tp + fn),
+            "specificity": proportion(tn, tn + fp),
+            "ppv": proportion(tp, tp + fp),
+            "npv": proportion(tn, tn + fn),
+        }
+    result["per_class"] = per_class
+    return result
+
+
+def _proportion_maker(settings: ReportSettings) -> Callable[[int, int], dict[str, Any]]:
+    alpha = 1 - settings.confidence / 100
+
+    def proportion(successes: int, n: int) -> dict[str, Any]:
+        if n == 0:  # e.g. no case called positive: the PPV is undefined, not 0
+            return {"value": math.nan, "low": math.nan, "high": math.nan, "successes": 0, "n": 0,
+                    "method": settings.proportion_ci}  # fmt: skip
+        low, high = proportion_ci(successes, n, method=settings.proportion_ci, alpha=alpha)
+        return {"value": successes / n, "low": low, "high": high, "successes": successes, "n": n,
+                "method": settings.proportion_ci}  # fmt: skip
+
+    return proportion
+
+
+def _bootstrapped(cases: _Cases, predicted: np.ndarray, settings: ReportSettings) -> dict[str, dict[str, Any]]:
+    """AUC, AUC-PR (per class and macro average with several classes) and balanced accuracy, with bootstrap
+    intervals: FuseMedML's stratified resamplings, shared by the three metrics."""
+    names = None if cases.binary else cases.class_names
+    ids = np.arange(len(cases.labels))
+    score_column: Any = cases.scores if cases.binary else list(cases.scores)
+    batch = {"id": ids, "score": score_column, "target": cases.labels, "predicted": predicted}
+    metrics: list[MetricBase] = [
+        MetricAUCROC(pred="score", target="target", class_names=names),
+        MetricAUCPR(pred="score", target="target", class_names=names),
+        MetricConfusion(pred="predicted", target="target", class_names=names, metrics=("sensitivity", "specificity")),
+    ]
+    for metric in metrics:
+        metric.collect(batch)
+    originals = [_flat("auc", metrics[0].eval()), _flat("auc_pr", metrics[1].eval())]
+    recall = metrics[2].eval()
+    originals.append({"balanced_accuracy": _balanced_accuracy(recall, cases.binary)})
+    values = {key: value for original in originals for key, value in original.items()}
+    if settings.bootstraps == 0:
+        return {
+            key: {"value": value, "low": math.nan, "high": math.nan, "method": None} for key, value in values.items()
+        }
+    samples = evaluate_bootstraps(
+        metrics, None, ids, cases.labels, settings.bootstraps, settings.seed, verbose=settings.verbose
+    )
+    resampled: dict[str, list[float]] = {key: [] for key in values}
+    for auc, auc_pr, confusion in zip(*samples, strict=True):
+        for key, value in (_flat("auc", auc) | _flat("auc_pr", auc_pr)).items():
+            resampled[key].append(value)
+        resampled["balanced_accuracy"].append(_balanced_accuracy(confusion, cases.binary))
+    result = {}
+    for key, value in values.items():
+        draws = np.asarray(resampled[key], dtype=float)
+        if math.isnan(value) or np.isnan(draws).any():
+            low = high = math.nan
+        else:
+            low, high = confidence_interval("PERCENTILE", value, draws, settings.confidence)
+        result[key] = {"value": value, "low": low, "high": high, "method": "bootstrap"}
+    return result
+
+
+def _flat(prefix: str, value: Any) -> dict[str, float]:
+    if isinstance(value, Mapping):
+        return {f"{prefix}.{key}": float(item) for key, item in value.items()}
+    return {prefix: float(value)}
+
+
+def _balanced_accuracy(confusion: Mapping[str, Any], binary: bool) -> float:
+    """The mean recall over the classes (every class is present: the resamplings keep each class's count)."""
+    if binary:
+        return (float(confusion["sensitivity"]) + float(confusion["specificity"])) / 2
+    return float(confusion["sensitivity.macro_avg"])
+
+
+def _calibration(cases: _Cases, notes: list[str]) -> dict[str, Any] | None:
+    if not cases.probabilities:
+        notes.append("calibration: not reported, the class scores are not probabilities (rows summing to 1)")
+        return None
+    probabilities = np.column_stack((1 - cases.scores, cases.scores)) if cases.binary else cases.scores
+    errors = expected_calibration_error(probabilities, cases.labels, num_bins=ECE_BINS, method="mean_confidence")
+    return {"ece": errors["ece"], "mce": errors["mce"], "bins": ECE_BINS}
+
+
+def _per_subset(cases: _Cases, values: np.ndarray, name: str, settings: ReportSettings) -> dict[str, Any]:
+    rows = []
+    for value in sorted(set(values.tolist()), key=_natural):
+        members = values == value
+        subset = cases.subset(members)
+        counts = np.bincount(subset.labels, minlength=len(cases.class_names))
+        row: dict[str, Any] = {
+            "value": value,
+            "cases": int(members.sum()),
+            "class_counts": dict(zip(cases.class_names, counts.tolist(), strict=True)),
+            "too_small": bool(counts.min() < settings.min_cases),
+        }
+        if counts.min() == 0:
+            absent = [n for n, count in zip(cases.class_names, counts, strict=True) if count == 0]
+            row["metrics"] = _evaluate_without(subset, settings)
+            row["absent_classes"] = absent
+        else:
+            row["metrics"] = _evaluate(subset, settings)["metrics"]
+        rows.append(row)
+    aucs = np.array([row["metrics"]["auc"]["value"] for row in rows], dtype=float)
+    finite = aucs[np.isfinite(aucs)]
+    spread = {
+        "auc_mean": float(finite.mean()) if len(finite) else math.nan,
+        "auc_std": float(finite.std()) if len(finite) else math.nan,
+        "auc_median": float(np.median(finite)) if len(finite) else math.nan,
+    }
+    return {"name": name, "rows": rows, "spread": spread}
+
+
+def _evaluate_without(subset: _Cases, settings: ReportSettings) -> dict[str, Any]:
+    """The proportions of a subset missing a class; the ranking metrics are undefined there (NaN, said once)."""
+    nothing = {"value": math.nan, "low": math.nan, "high": math.nan, "method": None}
+    proportion = _proportion_maker(settings)
+    size = len(subset.class_names)
+    predicted = subset.predicted()
+    confusion = np.bincount(subset.labels * size + predicted, minlength=size * size).reshape(size, size)
+    n = len(subset.labels)
+    metrics = {"auc": nothing, "auc_pr": nothing, "accuracy": proportion(int(np.trace(confusion)), n),
+               "balanced_accuracy": nothing}  # fmt: skip
+    if subset.binary:
+        tn, fp, fn, tp = (int(v) for v in confusion.ravel())
+        metrics |= {
+            "sensitivity": proportion(tp, tp + fn),
+            "specificity": proportion(tn, tn + fp),
+            "ppv": proportion(tp, tp + fp),
+            "npv": proportion(tn, tn + fn),
+        }
+    return metrics

@@ -255,7 +255,7 @@ def test_extract_zip_file_refuses_paths_outside_the_destination(tmp_path: Path, 
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("fine.txt", "ok")
         z.writestr(member, "evil")
-    with pytest.raises(ValueError, match="points outside"):
+    with pytest.raises(ValueError, match=r"'\.\.' component|absolute path"):
         extract_zip_file(archive, tmp_path / "out", show_progress_bar=False)
     assert not (tmp_path / "out" / "fine.txt").exists()  # checked before anything is written
     assert not (tmp_path / "evil.txt").exists()

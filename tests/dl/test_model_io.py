@@ -80,8 +80,10 @@ def test_function_builder_and_kwargs_override(tmp_path: Path) -> None:
     spec = json.loads((tmp_path / MODEL_BUILDER_FILENAME).read_text())
     assert spec["builder"].endswith(":build_tiny")
     x = torch.randn(3, 4)
-    with pytest.raises(ValueError, match=r"names the function .*build_tiny'.*pass trusted=True"):
-        load_model(tmp_path)  # a function named by a model directory is only called when trusted
+    with pytest.raises(
+        ValueError, match=r"names the builder .*build_tiny', which is not one of fuse's own .*trusted=True"
+    ):
+        load_model(tmp_path)  # a builder outside the allow-list is only imported and called when trusted
     torch.testing.assert_close(load_model(tmp_path, trusted=True)(x), model(x))
     # a given builder overrides the saved one; given kwargs override the saved ones
     called: list[dict[str, Any]] = []
@@ -170,16 +172,96 @@ def test_load_errors(tmp_path: Path) -> None:
     save_model(tmp_path, build_tiny(), builder=build_tiny)
     builder_file = tmp_path / MODEL_BUILDER_FILENAME
     builder_file.write_text(json.dumps({"builder": "no_such_module_xyz:build", "kwargs": {}}))
-    with pytest.raises(ImportError, match=r"cannot import module 'no_such_module_xyz' .* pass builder= "):
+    with pytest.raises(ValueError, match=r"'no_such_module_xyz:build', which is not one of fuse's own builders"):
         load_model(tmp_path)
+    with pytest.raises(ImportError, match=r"cannot import module 'no_such_module_xyz' .* pass builder= "):
+        load_model(tmp_path, trusted=True)
     builder_file.write_text(json.dumps({"builder": f"{_model_io.__name__}:no_such_builder", "kwargs": {}}))
     with pytest.raises(ImportError, match=r"has no 'no_such_builder' .* pass builder= to load_model"):
-        load_model(tmp_path)
+        load_model(tmp_path, trusted=True)
     builder_file.write_text("{not json")
     with pytest.raises(ValueError, match="is not a model builder file"):
         load_model(tmp_path)
     builder_file.write_text(json.dumps({"builder": "torch:float32", "kwargs": {}}))
-    with pytest.raises(TypeError, match="builder 'torch:float32' is a dtype, not a callable"):
+    with pytest.raises(ValueError, match="'torch:float32', which is not one of fuse's own builders"):
         load_model(tmp_path)
+    with pytest.raises(TypeError, match="builder 'torch:float32' is a dtype, not a callable"):
+        load_model(tmp_path, trusted=True)
     with pytest.raises(TypeError, match=r"builder dict returned a dict, not a torch\.nn\.Module"):
         load_model(tmp_path, builder=dict)
+
+
+def _write_model_dir(model_dir: Path, builder: str, kwargs: dict[str, Any]) -> None:
+    """A model directory as it may come from elsewhere: any builder name, any kwargs."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(nn.Linear(1, 1).state_dict(), model_dir / MODEL_STATE_FILENAME)
+    (model_dir / MODEL_BUILDER_FILENAME).write_text(json.dumps({"builder": builder, "kwargs": kwargs}))
+
+
+def test_untrusted_directory_cannot_import_a_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "imported.txt"
+    module_name = "fuse_test_import_side_effect_xyz"
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / f"{module_name}.py").write_text(
+        f"import pathlib\nimport torch\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+        "class Evil(torch.nn.Linear):\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "lib"))
+    _write_model_dir(tmp_path / "m", f"{module_name}:Evil", {"in_features": 1, "out_features": 1})
+    with pytest.raises(ValueError, match=rf"'{module_name}:Evil', which is not one of fuse's own builders"):
+        load_model(tmp_path / "m")
+    assert not marker.exists()  # refused before the import: its code never ran
+    assert module_name not in sys.modules
+    monkeypatch.delitem(sys.modules, module_name, raising=False)
+    assert isinstance(load_model(tmp_path / "m", trusted=True), nn.Linear)  # the caller's choice
+    assert marker.read_text() == "ran"
+    monkeypatch.delitem(sys.modules, module_name, raising=False)
+
+
+def test_untrusted_ensemble_cannot_grant_trust(tmp_path: Path) -> None:
+    marker = tmp_path / "called.txt"
+    _write_model_dir(
+        tmp_path / "inner", "subprocess:run", {"args": [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]}
+    )
+    _write_model_dir(
+        tmp_path / "outer",
+        "fuse.dl._model_ensemble:ModelEnsemble",
+        {"input_model_dirs": [str(tmp_path / "inner")], "trusted": True},
+    )
+    with pytest.raises(ValueError, match=r"sets kwargs\['trusted'\]; trust is not taken from a model directory"):
+        load_model(tmp_path / "outer")
+    assert not marker.exists()
+    # without the key the ensemble is allowed, but its inner directories are untrusted as well
+    _write_model_dir(tmp_path / "outer", "fuse.dl:ModelEnsemble", {"input_model_dirs": [str(tmp_path / "inner")]})
+    with pytest.raises(ValueError, match=r"inner.*'subprocess:run', which is not one of fuse's own builders"):
+        load_model(tmp_path / "outer")
+    assert not marker.exists()
+    # a trusted key hidden deeper is refused too
+    _write_model_dir(tmp_path / "outer", "fuse.dl:ModelEnsemble", {"input_model_dirs": [], "x": [{"trusted": True}]})
+    with pytest.raises(ValueError, match=r"sets kwargs\['x'\]\[0\]\['trusted'\]"):
+        load_model(tmp_path / "outer")
+
+
+def test_fuse_and_torch_builders_load_untrusted(tmp_path: Path) -> None:
+    from fuse.dl import ModelEnsemble, vit_tiny
+
+    save_model(tmp_path / "head", Head3D(**HEAD_KWARGS), builder=Head3D, builder_kwargs=HEAD_KWARGS)
+    assert isinstance(load_model(tmp_path / "head"), Head3D)
+    linear = nn.Linear(2, 3)
+    save_model(tmp_path / "linear", linear, builder=nn.Linear, builder_kwargs={"in_features": 2, "out_features": 3})
+    torch.testing.assert_close(load_model(tmp_path / "linear").weight, linear.weight)
+    # a fuse builder function, under its public name
+    kwargs: dict[str, Any] = {"image_shape": [8, 8], "patch_shape": [4, 4], "channels": 1}
+    vit = vit_tiny(**kwargs)
+    _write_model_dir(tmp_path / "vit", "fuse.dl:vit_tiny", {})
+    torch.save(vit.state_dict(), tmp_path / "vit" / MODEL_STATE_FILENAME)
+    assert type(load_model(tmp_path / "vit", **kwargs)) is type(vit)
+    # an ensemble of fuse models, untrusted all the way down
+    ensemble = ModelEnsemble([tmp_path / "head", tmp_path / "head"])
+    save_model(
+        tmp_path / "ensemble",
+        ensemble,
+        builder=ModelEnsemble,
+        builder_kwargs={"input_model_dirs": [str(tmp_path / "head")] * 2},
+    )
+    assert isinstance(load_model(tmp_path / "ensemble"), ModelEnsemble)

@@ -164,6 +164,14 @@ def test_kits21_download_from_local_mirror(tmp_path: Path, server: _Server, monk
         assert (target / "case_00002" / name).read_bytes() == (source / "case_00002" / name).read_bytes()
     KITS21.download(target, cases=[2], seg_mirror=f"{server.url}/segs", progress_bar=False)  # present: skipped
     assert len(server.requests) == 2
+    # a file left by a download not known to be complete (no marker) is fetched again, not trusted forever
+    (target / "case_00002" / ".imaging.nii.gz.complete").unlink()
+    (target / "case_00002" / "imaging.nii.gz").write_bytes(b"cut short")
+    KITS21.download(target, cases=[2], seg_mirror=f"{server.url}/segs", progress_bar=False)
+    assert server.requests[2:] == ["/images/master_00002.nii.gz"]
+    assert (target / "case_00002" / "imaging.nii.gz").read_bytes() == (
+        source / "case_00002" / "imaging.nii.gz"
+    ).read_bytes()
     with pytest.raises(ValueError, match=r"cases must be in \[0, 299\], got \[300\]"):
         KITS21.download(target, cases=[300])
 

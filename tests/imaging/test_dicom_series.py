@@ -17,6 +17,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.pixels.processing import apply_color_lut, apply_presentation_lut
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from fuse.imaging import ImageLoadError, load_image
@@ -388,3 +389,78 @@ def test_decimal_strings_are_read_raw_from_files_and_converted_in_memory(tmp_pat
     assert isinstance(raw.get_item("ImagePositionPatient").value, bytes)  # not yet converted by pydicom
     assert _numbers(path, raw, "ImagePositionPatient", 3).tolist() == [1.5, -2.25, 3.0]
     assert _number(path, raw, "InstanceNumber", 0.0) == 7.0
+
+
+# ---------------------------------------------------------------------------------------------- preamble, photometric
+def test_series_keeps_the_slices_whose_files_lack_the_preamble(tmp_path: Path) -> None:
+    truth = _write_series(tmp_path, n=6)
+    for s in truth[1::3]:  # two of the six files rewritten without the 128-byte preamble and DICM prefix
+        ds = pydicom.dcmread(s["path"])
+        ds.preamble = None
+        ds.save_as(s["path"], enforce_file_format=False)
+        assert s["path"].read_bytes()[128:132] != b"DICM"
+        load_image(s["path"])  # each loads alone
+    (tmp_path / "notes.txt").write_text("not a DICOM file")  # still skipped
+    volume, _ = load_image(tmp_path)
+    assert volume.shape == (6, ROWS, COLUMNS)
+    for k, s in enumerate(truth):
+        np.testing.assert_array_equal(volume[k], s["pixels"] * s["slope"] + s["intercept"])
+
+
+def test_bundled_no_meta_file_in_a_series_directory(tmp_path: Path) -> None:
+    # pydicom's CT_small written the way some scanners export: no preamble, no DICM prefix
+    ds = pydicom.dcmread(_testdata("CT_small.dcm"))
+    ds.preamble = None
+    ds.save_as(tmp_path / "slice", enforce_file_format=False)
+    volume, meta = load_image(tmp_path)
+    np.testing.assert_array_equal(volume[0], load_image(_testdata("CT_small.dcm"))[0])
+    assert meta["photometric_interpretation"] == "MONOCHROME2"
+
+
+@pytest.mark.parametrize(("bits", "signed"), [(12, False), (16, False), (12, True)])
+def test_monochrome1_is_inverted_to_the_monochrome2_convention(tmp_path: Path, bits: int, signed: bool) -> None:
+    rng = np.random.default_rng(bits)
+    low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    stored = rng.integers(low, high + 1, size=(ROWS, COLUMNS))
+    stored[0, 0], stored[0, 1] = low, high  # the full range is present, so pydicom's INVERSE (max - value) agrees
+    path = tmp_path / "mono1.dcm"
+    _write_slice(path, stored, "1.2.3", None, None, 1, slope=0.5, intercept=-10.0)
+    ds = pydicom.dcmread(path)
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits - 1, int(signed)
+    dtype = np.int16 if signed else np.uint16
+    ds.PixelData = stored.astype(dtype).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+    image, meta = load_image(path)
+    assert meta["photometric_interpretation"] == "MONOCHROME1"
+    expected = ((low + high) - stored) * 0.5 - 10.0  # inverted over the stored range, then rescaled
+    np.testing.assert_array_equal(image, expected)
+    # pydicom's own inversion (Presentation LUT Shape INVERSE: max - value) gives the same ordering of grey levels
+    inverse = Dataset()
+    inverse.PresentationLUTShape = "INVERSE"
+    pydicom_inverted = apply_presentation_lut(ds.pixel_array.astype(np.int64) - low, inverse)
+    np.testing.assert_array_equal(image, (pydicom_inverted + low) * 0.5 - 10.0)
+    assert image[0, 0] > image[0, 1]  # the lowest stored value (white in MONOCHROME1) is now the brightest
+
+
+def test_palette_color_is_mapped_to_rgb_like_pydicom(tmp_path: Path) -> None:
+    path = _testdata("examples_palette.dcm")
+    ds = pydicom.dcmread(path)
+    expected = apply_color_lut(ds.pixel_array, ds)  # pydicom's palette lookup
+    image, meta = load_image(path)
+    assert meta["photometric_interpretation"] == "PALETTE COLOR"
+    assert image.shape == (*ds.pixel_array.shape, 3)
+    np.testing.assert_array_equal(image, expected)
+    shutil.copy(path, tmp_path / "p.dcm")  # and as a one-file series
+    volume, _ = load_image(tmp_path)
+    np.testing.assert_array_equal(volume[0], expected)
+
+
+def test_files_named_dcm_that_are_not_dicom_are_skipped_with_a_warning(tmp_path: Path) -> None:
+    _write_series(tmp_path, n=3)
+    (tmp_path / "zz_broken.dcm").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(300))  # not DICOM, whatever its name
+    (tmp_path / "notes.txt").write_text("a text file is skipped quietly")
+    with pytest.warns(UserWarning, match=r"skipped 1 file\(s\) named like DICOM that are not DICOM \(zz_broken\.dcm\)"):
+        volume, _ = load_image(tmp_path)
+    assert volume.shape == (3, ROWS, COLUMNS)

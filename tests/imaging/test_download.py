@@ -6,6 +6,8 @@ import hashlib
 import http.server
 import io
 import os
+import socket
+import stat
 import tarfile
 import threading
 import zipfile
@@ -23,7 +25,7 @@ from fuse.imaging import (
     extract_archive,
     mirror_url,
 )
-from fuse.imaging._download import file_sha256, mirror_env_var
+from fuse.imaging._download import complete_marker, file_sha256, mirror_env_var
 
 
 class _Server:
@@ -86,7 +88,7 @@ def test_download_good_file_with_checksum(server: _Server, tmp_path: Path) -> No
     result = download_file(url, dest, sha256=hashlib.sha256(content).hexdigest().upper(), progress=False)
     assert result == dest
     assert dest.read_bytes() == content
-    assert _leftovers(dest.parent) == ["imaging.nii.gz"]  # no temporary file left
+    assert _leftovers(dest.parent) == ["imaging.nii.gz"]  # no temporary file left (a checksum needs no marker)
     assert server.requests == ["/volume.nii.gz"]
 
 
@@ -125,8 +127,17 @@ def test_skip_when_present_makes_no_request(server: _Server, tmp_path: Path) -> 
     dest = tmp_path / "f.bin"
     dest.write_bytes(content)
     download_file(url, dest, sha256=hashlib.sha256(content).hexdigest(), progress=False)
-    download_file(url, dest, progress=False)  # no checksum: presence is enough
     assert server.requests == []
+    # without a checksum, presence is not enough: only a download known to be complete leaves the marker
+    download_file(url, dest, progress=False)
+    assert server.requests == ["/f.bin"]
+    assert complete_marker(dest).read_text().split("\n")[:2] == [str(len(content)), hashlib.sha256(content).hexdigest()]
+    download_file(url, dest, progress=False)  # complete: no request
+    assert server.requests == ["/f.bin"]
+    dest.write_bytes(b"cut")  # a file that no longer matches its marker is downloaded again
+    download_file(url, dest, progress=False)
+    assert dest.read_bytes() == content
+    assert server.requests == ["/f.bin", "/f.bin"]
 
 
 def test_present_with_wrong_checksum_is_downloaded_again(server: _Server, tmp_path: Path) -> None:
@@ -307,3 +318,87 @@ def test_not_an_archive(tmp_path: Path) -> None:
     (tmp_path / "x.zip").write_bytes(b"not an archive")
     with pytest.raises(ValueError, match="neither a zip nor a tar"):
         extract_archive(tmp_path / "x.zip", tmp_path / "out", progress=False)
+
+
+def test_tar_two_step_link_chain_refused(tmp_path: Path) -> None:
+    # "a" -> "b/../secret" looks inside while "b" does not exist; once "b" -> "." exists it resolves above the root
+    (tmp_path / "secret").write_text("private")
+    archive = _tar(tmp_path / "chain.tar.gz", [_link("a", "b/../secret"), _link("b", ".")])
+    with pytest.raises(UnsafeArchiveError, match=r"'a'.*points outside"):
+        extract_archive(archive, tmp_path / "out", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chain.tar.gz", "secret"]  # nothing partial left
+
+
+class _RawServer:
+    """A server on 127.0.0.1 that answers every connection with ``response`` bytes and closes it."""
+
+    def __init__(self, response: bytes) -> None:
+        self.response = response
+        self.count = 0
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}/file.bin"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)
+                connection.sendall(self.response)
+                self.count += 1
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def test_chunked_body_cut_mid_chunk_is_a_download_error(tmp_path: Path) -> None:
+    cut = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n100\r\n" + b"x" * 50  # 256 announced, 50 sent
+    server = _RawServer(cut)
+    try:
+        with pytest.raises(DownloadError, match=r"file\.bin: the connection ended early"):
+            download_file(server.url, tmp_path / "out" / "file.bin", progress=False, timeout=5)
+    finally:
+        server.close()
+    assert _leftovers(tmp_path / "out") == []
+
+
+def test_whole_chunked_body_is_complete(tmp_path: Path) -> None:
+    whole = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    server = _RawServer(whole)
+    try:
+        dest = download_file(server.url, tmp_path / "file.bin", progress=False, timeout=5)
+    finally:
+        server.close()
+    assert dest.read_bytes() == b"hello"
+    assert complete_marker(dest).is_file()
+
+
+def test_body_of_unannounced_length_is_not_marked_complete(tmp_path: Path) -> None:
+    # HTTP/1.0 without Content-Length: the body ends when the connection closes, so a cut body looks whole
+    server = _RawServer(b"HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n" + b"y" * 40)
+    dest = tmp_path / "file.bin"
+    try:
+        with pytest.warns(UserWarning, match=r"file\.bin \(40 bytes\).*announced no length.*downloaded again"):
+            download_file(server.url, dest, progress=False, timeout=5)
+        assert dest.read_bytes() == b"y" * 40
+        assert not complete_marker(dest).exists()
+        with pytest.warns(UserWarning, match="announced no length"):
+            download_file(server.url, dest, progress=False, timeout=5)  # not known complete: fetched again
+        assert server.count == 2
+    finally:
+        server.close()
+    download_file(
+        server.url, dest, sha256=hashlib.sha256(b"y" * 40).hexdigest(), progress=False
+    )  # a checksum accepts it
+
+
+def test_downloaded_files_get_the_umask_mode(server: _Server, tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    dest = download_file(_served(server, "a.bin", b"a"), tmp_path / "a.bin", progress=False)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(complete_marker(dest).stat().st_mode) == 0o666 & ~umask

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import pickle
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,56 @@ def test_png_grey_rgb_and_16_bit_are_read_as_stored(tmp_path: Path) -> None:
     as_float, _ = load_image(tmp_path / "rgb.png", dtype=np.float32)
     assert as_float.dtype == np.float32
     np.testing.assert_array_equal(as_float, rgb)
+
+
+def _png_16bit(path: Path, samples: np.ndarray, colour_type: int) -> Path:
+    """A 16-bit PNG written by hand (zlib, no filter): an encoder independent of Pillow and libpng."""
+    height, width = samples.shape[:2]
+    rows = samples.astype(">u2").reshape(height, -1).tobytes()
+    stride = rows and len(rows) // height
+    raw = b"".join(b"\x00" + rows[r * stride : (r + 1) * stride] for r in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([16, colour_type, 0, 0, 0])
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.mark.parametrize(("channels", "colour_type"), [(3, 2), (4, 6)])
+def test_16_bit_colour_png_keeps_16_bits(tmp_path: Path, channels: int, colour_type: int) -> None:
+    rng = np.random.default_rng(channels)
+    samples = rng.integers(0, 65536, (5, 7, channels), dtype=np.uint16)
+    samples[0, 0, 0] = 0x0102  # high and low bytes differ: keeping only the high byte would give 1
+    path = _png_16bit(tmp_path / "deep_colour.png", samples, colour_type)
+    image, meta = load_image(path)
+    assert image.dtype == np.uint16
+    np.testing.assert_array_equal(image, samples)
+    assert meta["format"] == "png"
+    np.testing.assert_array_equal(meta["affine"], np.eye(4))
+    chw, _ = load_image(path, channels_first=True)
+    np.testing.assert_array_equal(chw, samples.transpose(2, 0, 1))
+    if channels == 3:  # and as SimpleITK writes it
+        sitk.WriteImage(sitk.GetImageFromArray(samples, isVector=True), str(tmp_path / "sitk.png"))
+        np.testing.assert_array_equal(load_image(tmp_path / "sitk.png")[0], samples)
+
+
+def test_16_bit_grey_alpha_png_is_refused_not_narrowed(tmp_path: Path) -> None:
+    path = _png_16bit(tmp_path / "ga.png", np.full((2, 3, 2), 0x0102, dtype=np.uint16), 4)
+    with pytest.raises(ImageLoadError, match=r"ga\.png.*16-bit grey with alpha PNG.*save it as 16-bit grey"):
+        load_image(path)
+
+
+def test_16_bit_colour_png_without_simpleitk_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _png_16bit(tmp_path / "deep.png", np.ones((2, 3, 3), dtype=np.uint16), 2)
+    monkeypatch.setitem(sys.modules, "SimpleITK", None)
+    with pytest.raises(ImportError, match=r'deep\.png is a 16-bit RGB PNG.*pip install "fuse-imaging\[itk\]"'):
+        load_image(path)
 
 
 def test_palette_and_one_bit_png_give_indices_and_zero_one(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ atomic file IO, Python-file configs, multiprocessing and timing utilities.
 'case_1'
 """
 
-from fuse.core._archives import extract_zip_file
+from fuse.core._archives import DEFAULT_MAX_EXTRACT_BYTES, UnsafeArchiveError, extract_archive, extract_zip_file
 from fuse.core._atomic import AtomicFileWriter
 from fuse.core._collate import CollateToBatchList, uncollate
 from fuse.core._config import Config, get_config_function
@@ -64,13 +64,14 @@ from fuse.core._version import __version__
 # Public classes report their public import path (also the path pickles record).
 _PUBLIC_CLASSES: tuple[type, ...] = (
     NDict, NDictView, NestedKeyError, AtomicFileWriter, CollateToBatchList, Config, WorkerFailedError, Seed, Timer, Profiler,
-    ParamSamplerBase, Uniform, RandInt, RandBool, Choice, Gaussian,
+    ParamSamplerBase, Uniform, RandInt, RandBool, Choice, Gaussian, UnsafeArchiveError,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
     _public.__module__ = __name__
 del _public, _PUBLIC_CLASSES
 
 __all__ = [
+    "DEFAULT_MAX_EXTRACT_BYTES",
     "INITIAL_SAMPLE_ID_KEY",
     "MpContext",
     "SAMPLE_ID_KEY",
@@ -89,6 +90,7 @@ __all__ = [
     "Seed",
     "Timer",
     "Uniform",
+    "UnsafeArchiveError",
     "WorkerFailedError",
     "__version__",
     "add_base_prefix",
@@ -98,6 +100,7 @@ __all__ = [
     "create_initial_sample",
     "delete_directory_tree",
     "draw_samples_recursively",
+    "extract_archive",
     "extract_zip_file",
     "get_chunks_ranges",
     "get_config_function",

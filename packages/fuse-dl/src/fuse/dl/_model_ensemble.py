@@ -42,7 +42,8 @@ class ModelEnsemble(nn.Module):
     :param builder_kwargs: keyword arguments for :func:`load_model`'s builder.
     :param output_keys: batch dict keys to average and vote on; default: every floating-point tensor under
         ``model.output`` in the first model's result, except keys containing ``"loss"``.
-    :param trusted: passed to :func:`load_model` (the directories are yours: builder functions they name may run).
+    :param trusted: passed to :func:`load_model`: the directories are yours, so any builder they name is imported
+        and called; without it only fuse's own builders are (see :func:`load_model`).
 
     >>> import tempfile, torch
     >>> from fuse.dl import ModelWrapSeqToDict, save_model

@@ -4,10 +4,16 @@
 class or function that constructs the model), ``model_builder.json``: ``{"builder": "package.module:QualName",
 "kwargs": {...}}``. :func:`load_model` calls the builder with those keyword arguments and loads the state with
 ``torch.load(..., weights_only=True)``, so loading never unpickles code.
+
+A model directory is data, and data from elsewhere must not run code: unless the caller passes ``trusted=True``,
+:func:`load_model` only calls builders from an allow-list (fuse-dl's own models, backbones and heads, and
+``torch.nn``'s layers), matched by their exact ``"module:QualName"`` before anything is imported, and it refuses a
+``trusted`` key in the saved keyword arguments (trust comes from the caller, never from the directory).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -26,6 +32,67 @@ MODEL_STATE_FILENAME = "model_state.pt"
 """The state dict file that :func:`save_model` writes in the model directory."""
 MODEL_BUILDER_FILENAME = "model_builder.json"
 """The builder file that :func:`save_model` writes in the model directory when given a builder."""
+
+
+# fuse-dl's public builders that take JSON arguments: the allow-list of load_model(trusted=False)
+_FUSE_BUILDERS = (
+    "BackboneInceptionResnetV2",
+    "BackboneMultilayerPerceptron",
+    "BackboneResnet",
+    "BackboneResnet3D",
+    "ClassifierFCN",
+    "ClassifierFCN3D",
+    "ClassifierMLP",
+    "Head1D",
+    "Head3D",
+    "HeadDenseSegmentation",
+    "HeadGlobalPoolingClassifier",
+    "ModelEnsemble",
+    "ProjectPatchesTokenizer",
+    "Transformer",
+    "UNet",
+    "ViT",
+    "vit_base",
+    "vit_small",
+    "vit_tiny",
+)
+
+
+@functools.cache
+def _allowed_builders() -> dict[str, Callable[..., Any]]:
+    """``{"module:QualName": builder}`` for the builders an untrusted model directory may name.
+
+    Built from objects already imported (fuse.dl and torch.nn), so checking a name imports nothing.
+    """
+    import fuse.dl  # the package is imported by now (this module is part of it); no other import happens
+
+    builders: list[Any] = [getattr(fuse.dl, name) for name in _FUSE_BUILDERS]
+    builders += [getattr(nn.modules, name) for name in nn.modules.__all__]
+    allowed: dict[str, Callable[..., Any]] = {}
+    for builder in builders:
+        if isinstance(builder, type) and not issubclass(builder, nn.Module):
+            continue
+        allowed[f"{builder.__module__}:{builder.__qualname__}"] = builder
+    for name in _FUSE_BUILDERS:  # the public spelling too (fuse.dl:Head3D)
+        allowed[f"fuse.dl:{name}"] = getattr(fuse.dl, name)
+    return allowed
+
+
+def _find_trusted_key(value: Any, where: str = "kwargs") -> str | None:
+    """The place of a ``trusted`` key in saved builder arguments, at any depth, or ``None``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "trusted":
+                return f"{where}[{key!r}]"
+            found = _find_trusted_key(item, f"{where}[{key!r}]")
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _find_trusted_key(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _resolve_builder(path: str, source: str) -> Callable[..., Any]:
@@ -184,9 +251,12 @@ def load_model(
 
     :param model_dir: the directory written by :func:`save_model`.
     :param builder: the class or function that builds the model; required when the model was saved without one.
-    :param trusted: the directory is yours: a *function* named in its ``model_builder.json`` may be called. Without
-        it only an ``nn.Module`` subclass named there is called, so that a model directory from elsewhere cannot
-        make ``load_model`` call an arbitrary function (``os:system``) with arguments of its choosing.
+    :param trusted: the directory is yours: the builder named in its ``model_builder.json`` is imported and called,
+        whatever it is. Without it (the default) the builder must be one of fuse-dl's own models, backbones and
+        heads or a ``torch.nn`` layer, matched by its exact ``"module:QualName"`` *before* anything is imported, and
+        the saved keyword arguments must not hold a ``trusted`` key; so a model directory from elsewhere can
+        neither run a module's import-time code nor call a function (``subprocess:run``) with arguments of its
+        choosing, directly or through a :class:`~fuse.dl.ModelEnsemble` naming other directories.
     :param builder_kwargs: keyword arguments for the builder (they override the saved ones).
 
     >>> import tempfile, torch
@@ -205,15 +275,25 @@ def load_model(
     saved_kwargs: dict[str, Any] = {}
     if os.path.isfile(builder_file):
         builder_path, saved_kwargs = _read_builder_file(builder_file)
+        trusted_key = _find_trusted_key(saved_kwargs)
+        if trusted_key is not None and not trusted:
+            raise ValueError(
+                f"load_model: {builder_file} sets {trusted_key}; trust is not taken from a model directory: "
+                "remove the key, or pass trusted=True to load_model if this directory and every one it names are yours"
+            )
         if builder is None:
-            builder = _resolve_builder(builder_path, f"load_model ({builder_file})")
-            is_module_class = isinstance(builder, type) and issubclass(builder, nn.Module)
-            if not is_module_class and not trusted:
-                raise ValueError(
-                    f"load_model: {builder_file} names the function {builder_path!r}, not an nn.Module class; "
-                    "calling it could run anything, so pass trusted=True if this model directory is yours, or "
-                    "builder= (the function) yourself"
-                )
+            if trusted:
+                builder = _resolve_builder(builder_path, f"load_model ({builder_file})")
+            else:
+                allowed = _allowed_builders().get(builder_path)
+                if allowed is None:
+                    raise ValueError(
+                        f"load_model: {builder_file} names the builder {builder_path!r}, which is not one of fuse's "
+                        "own builders (fuse.dl models, backbones and heads, torch.nn layers); importing or calling it "
+                        "could run anything, so it was neither imported nor called: pass trusted=True if this model "
+                        "directory is yours, or builder= (the class or function that builds the model) yourself"
+                    )
+                builder = allowed
     elif builder is None:
         raise ValueError(
             f"load_model: {os.fspath(model_dir)!r} has no {MODEL_BUILDER_FILENAME} (the model was saved without a "

@@ -10,6 +10,12 @@ per slice (they may differ between slices).
 
 Array order: (slice, row, column) for a series, (row, column) for a single file; colour images add a trailing
 samples axis. DICOM patient coordinates are LPS; the affine maps the array index to RAS+ (x and y negated).
+
+Pixel values follow one convention whatever the file's ``PhotometricInterpretation`` (kept in the metadata under
+``"photometric_interpretation"``): ``MONOCHROME1`` images (where the lowest value is white, common in radiography
+and mammography) are inverted to the ``MONOCHROME2`` convention (higher is brighter) over the stored value range,
+``stored_min + stored_max - value`` before rescaling; ``PALETTE COLOR`` images are mapped through their palette to
+RGB (``pydicom``'s ``apply_color_lut``), a trailing axis of 3; YBR images are converted to RGB by pydicom.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from pydicom.pixels.processing import apply_color_lut
 from pydicom.pixels.utils import pixel_array
 
 from fuse.imaging._format import ImageLoadError, affine_from_axes, cast_array, image_metadata, lps_to_ras
@@ -52,6 +59,7 @@ class _Slice:
     instance_number: int | None
     slope: float
     intercept: float
+    photometric: str  # PhotometricInterpretation, upper case ("" when absent)
 
 
 def read_dicom_file(
@@ -61,7 +69,9 @@ def read_dicom_file(
 
     dtype (``None``): float32 holding ``pixel_array * RescaleSlope + RescaleIntercept`` (1 and 0 when absent); a
     given dtype is computed in float64 (float32 for float types of 4 bytes or less) and converted (integers rounded,
-    range checked). A file without the ``DICM`` preamble is read with ``force=True``. The affine maps (row, column)
+    range checked). ``MONOCHROME1`` is inverted to the ``MONOCHROME2`` convention and ``PALETTE COLOR`` mapped to
+    RGB (see the module docstring); the metadata's ``"photometric_interpretation"`` is the file's. A file without the
+    128-byte preamble and ``DICM`` prefix is read with ``force=True``. The affine maps (row, column)
     through ``ImageOrientationPatient``, ``PixelSpacing`` and ``ImagePositionPatient`` to RAS+; without them (e.g.
     projection X-ray) it only scales by ``PixelSpacing`` (or ``ImagerPixelSpacing``, else 1 mm): row -> x,
     column -> y. ``series_uid``, when given, must be the file's ``SeriesInstanceUID``.
@@ -72,10 +82,8 @@ def read_dicom_file(
     ((128, 128), dtype('float32'), 'CT', (0.661468, 0.661468))
     """
     path = Path(path)
-    with open(path, "rb") as file:
-        has_preamble = file.read(132)[128:132] == b"DICM"
     try:
-        dataset = pydicom.dcmread(path, force=not has_preamble)
+        dataset = pydicom.dcmread(path, force=not _has_preamble(path))
     except MemoryError:
         raise
     except Exception as error:
@@ -104,9 +112,10 @@ def read_dicom_series(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Read the DICOM series in ``directory`` (its files, not sub-directories): a (slice, row, column) volume.
 
-    Every file is read once, completely (one pass is faster than headers first and pixel data later); files that
-    are not DICOM (no ``DICM`` preamble), hidden files and DICOM files without pixel data (DICOMDIR, reports) are
-    skipped, a corrupt DICOM file raises. With several series, ``series_uid`` picks one; without it the one with
+    Every file is read once, completely (one pass is faster than headers first and pixel data later), as
+    :func:`read_dicom_file` reads it (a file without the 128-byte preamble is read with ``force=True``); files that
+    are not DICOM, hidden files and DICOM files without pixel data (DICOMDIR, reports) are skipped, a corrupt DICOM
+    file raises. With several series, ``series_uid`` picks one; without it the one with
     the most files is loaded and a warning names it and the others. Slices are sorted along the normal and must be
     evenly spaced (see the module docstring); when some files lack ``ImagePositionPatient`` or
     ``ImageOrientationPatient`` the slices are sorted by ``InstanceNumber`` instead, with a warning, and the slice
@@ -153,14 +162,22 @@ def read_dicom_series(
 def _read_headers(directory: Path) -> tuple[dict[str | None, list[_Slice]], str]:
     """The image files of ``directory`` grouped by series UID, and a phrase counting the skipped files."""
     groups: dict[str | None, list[_Slice]] = {}
-    not_dicom = no_pixels = 0
+    not_dicom: list[Path] = []
+    no_pixels = 0
     for path in sorted(directory.iterdir()):
         if path.name.startswith(".") or not path.is_file():
             continue
+        start = _dicom_start(path)
+        if start == "other":
+            not_dicom.append(path)
+            continue
         try:
-            dataset = pydicom.dcmread(path)
+            with warnings.catch_warnings():  # pydicom's notes on a file without preamble (guessed VR) are noise
+                if start == "bare":
+                    warnings.simplefilter("ignore")
+                dataset = pydicom.dcmread(path, force=start == "bare")
         except InvalidDicomError:
-            not_dicom += 1
+            not_dicom.append(path)
             continue
         except MemoryError:
             raise
@@ -170,8 +187,33 @@ def _read_headers(directory: Path) -> tuple[dict[str | None, list[_Slice]], str]
             no_pixels += 1
             continue
         groups.setdefault(_series_uid(dataset), []).append(_parse(path, dataset))
-    skipped = f"skipped {not_dicom} non-DICOM file(s) and {no_pixels} DICOM file(s) without pixel data"
+    named_dicom = [path for path in not_dicom if path.suffix.lower() in (".dcm", ".dicom")]
+    if named_dicom:
+        warnings.warn(
+            f"{directory}: skipped {len(named_dicom)} file(s) named like DICOM that are not DICOM "
+            f"({', '.join(path.name for path in named_dicom[:_NAMED])}{' ...' if len(named_dicom) > _NAMED else ''})",
+            UserWarning,
+            stacklevel=3,
+        )
+    skipped = f"skipped {len(not_dicom)} non-DICOM file(s) and {no_pixels} DICOM file(s) without pixel data"
     return groups, skipped
+
+
+def _has_preamble(path: Path) -> bool:
+    """Whether ``path`` starts with the 128-byte preamble and ``DICM``; files without are read with ``force=True``."""
+    return _dicom_start(path) == "preamble"
+
+
+def _dicom_start(path: Path) -> str:
+    """``"preamble"`` (128 bytes then ``DICM``), ``"bare"`` (no preamble, but the first element is of the file meta
+    group 0002 or of group 0008, as DICOM written without preamble starts), or ``"other"``."""
+    with open(path, "rb") as file:
+        head = file.read(132)
+    if head[128:132] == b"DICM":
+        return "preamble"
+    if head[:2] in (b"\x02\x00", b"\x08\x00", b"\x00\x08"):  # little-endian 0002 / 0008, big-endian 0008
+        return "bare"
+    return "other"
 
 
 def _parse(path: Path, dataset: Dataset) -> _Slice:
@@ -188,6 +230,9 @@ def _parse(path: Path, dataset: Dataset) -> _Slice:
     if not rows or not columns:
         raise ImageLoadError(path, f"its image size is missing (Rows={rows!r}, Columns={columns!r})")
     samples = int(dataset.get("SamplesPerPixel") or 1)
+    photometric = str(dataset.get("PhotometricInterpretation") or "").strip().upper()
+    if photometric == "PALETTE COLOR":
+        samples = 3  # mapped to RGB
     spacing = _numbers(path, dataset, "PixelSpacing", 2)
     if spacing is None:
         spacing = _numbers(path, dataset, "ImagerPixelSpacing", 2)
@@ -202,6 +247,7 @@ def _parse(path: Path, dataset: Dataset) -> _Slice:
         instance_number=None if instance is None else int(instance[0]),
         slope=_number(path, dataset, "RescaleSlope", 1.0),
         intercept=_number(path, dataset, "RescaleIntercept", 0.0),
+        photometric=photometric,
     )
 
 
@@ -414,9 +460,21 @@ def _rescaled(ordered: list[_Slice], dtype: np.dtype[Any] | None) -> np.ndarray:
             raise ImageLoadError(
                 slice_.path, f"cannot decode its pixel data ({type(error).__name__}: {error})"
             ) from error
+        if slice_.photometric == "PALETTE COLOR":
+            try:
+                pixels = apply_color_lut(pixels, slice_.dataset)
+            except MemoryError:
+                raise
+            except Exception as error:
+                raise ImageLoadError(
+                    slice_.path, f"cannot map its PALETTE COLOR pixels to RGB ({type(error).__name__}: {error})"
+                ) from error
         if pixels.shape != slice_.shape:
             raise ImageLoadError(slice_.path, f"its pixel data has shape {pixels.shape}, not {slice_.shape}")
         volume[index] = pixels
+        if slice_.photometric == "MONOCHROME1":  # lowest is white: invert over the stored range
+            low, high = _stored_range(slice_)
+            np.subtract(low + high, volume[index], out=volume[index])
         del slice_.dataset.PixelData  # free each file's raw bytes once decoded
         if slice_.slope != 1.0:
             volume[index] *= slice_.slope
@@ -425,8 +483,21 @@ def _rescaled(ordered: list[_Slice], dtype: np.dtype[Any] | None) -> np.ndarray:
     return volume
 
 
+def _stored_range(slice_: _Slice) -> tuple[int, int]:
+    """The lowest and highest stored pixel values that ``BitsStored`` and ``PixelRepresentation`` allow."""
+    bits = int(_number(slice_.path, slice_.dataset, "BitsStored", 0.0)) or int(
+        _number(slice_.path, slice_.dataset, "BitsAllocated", 0.0)
+    )
+    if bits <= 0:
+        raise ImageLoadError(slice_.path, "it is MONOCHROME1 but has no BitsStored, so it cannot be inverted")
+    if int(_number(slice_.path, slice_.dataset, "PixelRepresentation", 0.0)) == 1:
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return 0, 2**bits - 1
+
+
 def _metadata(affine: np.ndarray, spatial_ndim: int, path: Path, dataset: Dataset) -> dict[str, Any]:
     modality = dataset.get("Modality")
+    photometric = dataset.get("PhotometricInterpretation")
     return image_metadata(
         affine,
         spatial_ndim,
@@ -434,6 +505,7 @@ def _metadata(affine: np.ndarray, spatial_ndim: int, path: Path, dataset: Datase
         path,
         modality=str(modality) if modality else None,
         series_uid=_series_uid(dataset),
+        photometric_interpretation=str(photometric).strip() if photometric else None,
     )
 
 

@@ -3,10 +3,11 @@ archive extraction that refuses path traversal, and per-dataset mirror URLs.
 
 - :func:`download_file` writes to a temporary file in the destination's directory, fsyncs it, verifies the SHA-256
   (when given) and only then renames it into place: an interrupted or corrupt download leaves no file behind. A
-  destination that already exists (with the right checksum, when one is given) is not downloaded again.
-- :func:`extract_archive` extracts zip and tar (``.tar``, ``.tar.gz``, ``.tgz``, ``.tar.bz2``, ``.tar.xz``) archives,
-  checking every member first: absolute paths, ``..`` components, links that point outside the destination and
-  special files (devices, FIFOs) raise :class:`UnsafeArchiveError` naming the member, before anything is written.
+  destination that already exists is not downloaded again when it has the right checksum or, without one, when a
+  ``.<name>.complete`` marker says it arrived whole.
+- :func:`extract_archive` (from fuse-core, re-exported here) extracts zip and tar archives all or nothing, checking
+  every member first: absolute paths, ``..`` components, links that point outside the destination, special files
+  and archives expanding beyond ``max_bytes`` raise :class:`UnsafeArchiveError`, and nothing partial is left.
 - :func:`mirror_url` picks a dataset's base URL: an explicit argument, else the ``FUSE_<DATASET>_MIRROR``
   environment variable, else the official URL.
 
@@ -21,27 +22,25 @@ archive extraction that refuses path traversal, and per-dataset mirror URLs.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import math
 import os
-import posixpath
 import re
-import shutil
-import stat
-import tarfile
-import tempfile
 import urllib.error
 import urllib.request
-import zipfile
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from fuse.core import AtomicFileWriter, UnsafeArchiveError, extract_archive
 from fuse.core import progress as _progress
 
 __all__ = [
     "ChecksumMismatchError",
     "DownloadError",
     "UnsafeArchiveError",
+    "complete_marker",
     "download_file",
     "extract_archive",
     "file_sha256",
@@ -58,10 +57,6 @@ class DownloadError(OSError):
 
 class ChecksumMismatchError(ValueError):
     """A downloaded file's SHA-256 differs from the expected one; the file was not kept."""
-
-
-class UnsafeArchiveError(ValueError):
-    """An archive member would be written outside the destination directory, or is not a file, directory or link."""
 
 
 def mirror_url(dataset: str, default: str, mirror: str | None = None) -> str:
@@ -123,12 +118,18 @@ def download_file(
     """Download ``url`` to ``dest`` atomically and return ``dest`` as a :class:`~pathlib.Path`.
 
     The data goes to a temporary file in ``dest``'s directory (created if needed), is fsynced, checked against
-    ``sha256`` (hex, case-insensitive) when given, and then renamed onto ``dest`` (``os.replace``). On any failure —
-    network error, HTTP error status, a body shorter than its ``Content-Length``, checksum mismatch, interruption —
-    the temporary file is removed and ``dest`` is left as it was.
+    ``sha256`` (hex, case-insensitive) when given, and then renamed onto ``dest`` (``os.replace``); the file gets the
+    permissions of any new file (``0o666`` less the umask). On any failure — network error, HTTP error status, a
+    body shorter than its ``Content-Length`` or a chunked body cut short, checksum mismatch, interruption — the
+    temporary file is removed and ``dest`` is left as it was.
 
-    When ``dest`` already exists and ``sha256`` is ``None`` or matches its content, nothing is requested. An existing
-    ``dest`` with a different checksum is downloaded again (and replaced only if the new download matches).
+    With a checksum, an existing ``dest`` whose content matches is kept and nothing is requested (a different one is
+    downloaded again, and replaced only if the new download matches). Without a checksum the download is known to
+    be complete only when the server announced its length (``Content-Length``) or sent it chunked, and it arrived
+    whole; then a marker ``.<name>.complete`` (its size and SHA-256) is written next to ``dest``, and a later call
+    finds ``dest`` complete only when that marker is there and matches ``dest``'s size. A body of unannounced length
+    is kept with a warning but without the marker, so it is downloaded again next time (pass ``sha256=`` to accept
+    it, or to accept a file you placed there yourself).
 
     :param progress: show a progress bar (``fuse.core.progress``: tqdm when installed) while downloading.
     :param md5: an MD5 (hex) to verify as well, for sources that publish only MD5 (e.g. MNIST's); it is checked
@@ -142,31 +143,60 @@ def download_file(
     >>> _ = (folder / "source.txt").write_text("hello")
     >>> download_file((folder / "source.txt").as_uri(), folder / "copy.txt", progress=False).read_text()
     'hello'
+    >>> sorted(p.name for p in folder.iterdir())
+    ['.copy.txt.complete', 'copy.txt', 'source.txt']
     """
     dest_path = Path(dest)
     expected = {"SHA-256": _normalized_hex(sha256, "sha256", 64), "MD5": _normalized_hex(md5, "md5", 32)}
     expected = {name: value for name, value in expected.items() if value is not None}
-    if dest_path.is_file() and all(_file_digest(dest_path, name) == value for name, value in expected.items()):
-        return dest_path
+    marker = complete_marker(dest_path)
+    if dest_path.is_file():
+        if expected and all(_file_digest(dest_path, name) == value for name, value in expected.items()):
+            return dest_path
+        if not expected and _marker_size(marker) == dest_path.stat().st_size:
+            return dest_path
     dest_path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=dest_path.parent, prefix=f".{dest_path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as sink:
-            got = _fetch(url, sink, progress=progress, timeout=timeout, name=dest_path.name)
-            sink.flush()
-            os.fsync(sink.fileno())
+    marker.unlink(missing_ok=True)  # describes a file about to be replaced
+    # AtomicFileWriter: a temporary with the umask's normal mode, fsynced, renamed into place only if the block ends
+    with AtomicFileWriter(dest_path, "wb", durable=True, compress=False) as sink:
+        got = _fetch(url, sink, progress=progress, timeout=timeout, name=dest_path.name)
         for name, value in expected.items():
             if got[name] != value:
                 raise ChecksumMismatchError(
                     f"the file downloaded from {url} has {name} {got[name]}, expected {value}; it was not kept (the "
                     "download may be corrupt or the mirror may serve another version: retry, or check the mirror URL)"
                 )
-        os.replace(temp_name, dest_path)
-        _fsync_dir(dest_path.parent)
-    finally:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
+    if expected:
+        return dest_path
+    if got["complete"]:
+        with AtomicFileWriter(marker, "w", durable=True, compress=False) as file:
+            file.write(f"{got['size']}\n{got['SHA-256']}\n{url}\n")
+    else:
+        warnings.warn(
+            f"{url} was downloaded to {dest_path} ({got['size']} bytes), but the server announced no length, so the "
+            "file may be incomplete; it will be downloaded again next time. Pass sha256= to verify it",
+            UserWarning,
+            stacklevel=2,
+        )
     return dest_path
+
+
+def complete_marker(dest: str | os.PathLike[str]) -> Path:
+    """The marker that :func:`download_file` writes next to ``dest`` once a download without checksum is complete.
+
+    >>> complete_marker("data/case_00000/imaging.nii.gz").as_posix()
+    'data/case_00000/.imaging.nii.gz.complete'
+    """
+    path = Path(dest)
+    return path.with_name(f".{path.name}.complete")
+
+
+def _marker_size(marker: Path) -> int | None:
+    try:
+        first = marker.read_text(encoding="utf-8").split("\n", 1)[0].strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(first) if first.isdigit() else None
 
 
 def _normalized_hex(digest: str | None, name: str, digits: int) -> str | None:
@@ -182,17 +212,20 @@ def _file_digest(path: Path, name: str) -> str:
     return file_sha256(path) if name == "SHA-256" else _hash_file(path, hashlib.md5(usedforsecurity=False))
 
 
-def _fetch(url: str, sink: IO[bytes], *, progress: bool, timeout: float, name: str) -> dict[str, str]:
-    """Stream ``url`` into ``sink``; return the SHA-256 and MD5 of what was written."""
+def _fetch(url: str, sink: IO[bytes], *, progress: bool, timeout: float, name: str) -> dict[str, Any]:
+    """Stream ``url`` into ``sink``; return the SHA-256 and MD5 of what was written, its size, and whether it is
+    known to be complete (its announced length arrived, or a chunked body ended with its last chunk)."""
     digest = hashlib.sha256()
     md5 = hashlib.md5(usedforsecurity=False)
+    received = 0
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            length_header = response.headers.get("Content-Length") if hasattr(response, "headers") else None
+            headers = response.headers if hasattr(response, "headers") else {}
+            length_header = headers.get("Content-Length")
             length = int(length_header) if length_header and length_header.isdigit() else None
+            chunked = "chunked" in str(headers.get("Transfer-Encoding", "")).lower()
             chunks: Iterator[bytes] = iter(lambda: response.read(_CHUNK_BYTES), b"")
             total = math.ceil(length / _CHUNK_BYTES) if length is not None else None
-            received = 0
             for chunk in _progress(chunks, total=total, desc=f"downloading {name} (MiB)", enabled=progress):
                 sink.write(chunk)
                 digest.update(chunk)
@@ -200,192 +233,14 @@ def _fetch(url: str, sink: IO[bytes], *, progress: bool, timeout: float, name: s
                 received += len(chunk)
     except urllib.error.HTTPError as error:
         raise DownloadError(f"could not download {url}: HTTP {error.code} {error.reason}") from error
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
+    except http.client.IncompleteRead as error:
+        raise DownloadError(
+            f"could not download {url}: the connection ended early, after {received + len(error.partial)} bytes (retry)"
+        ) from error
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+        reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
         raise DownloadError(f"could not download {url}: {reason}") from error
     if length is not None and received != length:
         raise DownloadError(f"could not download {url}: received {received} bytes of the {length} announced")
-    return {"SHA-256": digest.hexdigest(), "MD5": md5.hexdigest()}
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# ---------------------------------------------------------------------------------------------- extraction
-
-
-def extract_archive(
-    archive: str | os.PathLike[str],
-    dest_dir: str | os.PathLike[str],
-    members: Sequence[str] | None = None,
-    *,
-    progress: bool = True,
-) -> list[Path]:
-    """Extract a zip or tar archive (plain, gzip, bzip2 or xz) into ``dest_dir``; return the extracted files' paths.
-
-    Every member of the archive is checked before anything is written; :class:`UnsafeArchiveError` names the first
-    member that has an absolute path, a ``..`` component, a symbolic or hard link pointing outside ``dest_dir``
-    (links in zip archives are refused altogether), or is a device or FIFO. Each tar member is checked again just
-    before it is written, against the links extracted so far (a chain of links that only leads outside once
-    extracted is refused there). Each file is written to a temporary file
-    and renamed into place, so an interrupted extraction leaves no truncated file.
-
-    :param members: extract only these member names (as listed in the archive); a name the archive lacks raises
-        ``KeyError``. ``None`` extracts everything.
-    :param progress: show a progress bar over the members.
-
-    >>> import io, tarfile, tempfile
-    >>> folder = tempfile.mkdtemp()
-    >>> with tarfile.open(os.path.join(folder, "evil.tar.gz"), "w:gz") as tar:
-    ...     info = tarfile.TarInfo("../escape.txt")
-    ...     info.size = 2
-    ...     tar.addfile(info, io.BytesIO(b"hi"))
-    >>> try:
-    ...     extract_archive(os.path.join(folder, "evil.tar.gz"), os.path.join(folder, "out"), progress=False)
-    ... except UnsafeArchiveError as error:
-    ...     print(error)
-    refusing to extract member '../escape.txt' of '...evil.tar.gz': it has a '..' component
-    >>> os.path.exists(os.path.join(folder, "escape.txt")), os.path.exists(os.path.join(folder, "out"))
-    (False, False)
-    """
-    archive_path = os.fspath(archive)
-    root = Path(os.path.realpath(dest_dir))
-    if zipfile.is_zipfile(archive_path):
-        return _extract_zip(archive_path, root, members, progress)
-    if tarfile.is_tarfile(archive_path):
-        return _extract_tar(archive_path, root, members, progress)
-    raise ValueError(f"{archive_path!r} is neither a zip nor a tar archive (tar may be gzip, bzip2 or xz compressed)")
-
-
-def _safe_target(root: Path, name: str, archive: str) -> Path:
-    """The path ``name`` extracts to under ``root``; raise when it is absolute or climbs out of ``root``."""
-    where = f"refusing to extract member {name!r} of {archive!r}"
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or os.path.isabs(name):
-        raise UnsafeArchiveError(f"{where}: it has an absolute path")
-    parts = re.split(r"[/\\]", name)
-    if ".." in parts:
-        raise UnsafeArchiveError(f"{where}: it has a '..' component")
-    target = Path(os.path.realpath(root / name))
-    if os.path.commonpath([root, target]) != str(root):
-        raise UnsafeArchiveError(f"{where}: it resolves to {str(target)!r}, outside {str(root)!r}")
-    return target
-
-
-def _check_link(root: Path, name: str, link_target: str, archive: str, *, hard: bool) -> None:
-    where = f"refusing to extract member {name!r} of {archive!r}"
-    kind = "hard link" if hard else "symbolic link"
-    if link_target.startswith(("/", "\\")) or os.path.isabs(link_target):
-        raise UnsafeArchiveError(f"{where}: it is a {kind} to the absolute path {link_target!r}")
-    # a symlink resolves relative to its own (real) directory, a hard link relative to the archive root
-    base = root if hard else Path(os.path.realpath(root / posixpath.dirname(name)))
-    resolved = Path(os.path.realpath(base / link_target))
-    if os.path.commonpath([root, resolved]) != str(root):
-        raise UnsafeArchiveError(f"{where}: it is a {kind} to {link_target!r}, which points outside {str(root)!r}")
-
-
-def _selected(names: list[str], members: Sequence[str] | None, archive: str) -> set[str]:
-    if members is None:
-        return set(names)
-    wanted = set(members)
-    missing = sorted(wanted - set(names))
-    if missing:
-        raise KeyError(f"{archive!r} has no member(s) {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-    return wanted
-
-
-def _write_atomically(source: IO[bytes], target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as sink:
-            shutil.copyfileobj(source, sink, length=_CHUNK_BYTES)
-        os.replace(temp_name, target)
-    finally:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-
-
-def _extract_zip(archive: str, root: Path, members: Sequence[str] | None, progress: bool) -> list[Path]:
-    with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
-        targets = []
-        for info in infos:
-            target = _safe_target(root, info.filename, archive)
-            if stat.S_ISLNK(info.external_attr >> 16):
-                raise UnsafeArchiveError(
-                    f"refusing to extract member {info.filename!r} of {archive!r}: it is a symbolic link (zip links "
-                    "are not supported)"
-                )
-            targets.append(target)
-        wanted = _selected([i.filename for i in infos], members, archive)
-        extracted = []
-        for info, target in _progress(
-            list(zip(infos, targets, strict=True)),
-            total=len(infos),
-            desc=f"extracting {os.path.basename(archive)}",
-            enabled=progress,
-        ):
-            if info.filename not in wanted:
-                continue
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            with zf.open(info) as source:
-                _write_atomically(source, target)
-            extracted.append(target)
-    return extracted
-
-
-def _check_tar_member(root: Path, info: tarfile.TarInfo, archive: str) -> Path:
-    """Where ``info`` extracts to; raise :class:`UnsafeArchiveError` when it is unsafe."""
-    target = _safe_target(root, info.name, archive)
-    if info.issym() or info.islnk():
-        _check_link(root, info.name, info.linkname, archive, hard=info.islnk())
-    elif not (info.isfile() or info.isdir()):
-        raise UnsafeArchiveError(
-            f"refusing to extract member {info.name!r} of {archive!r}: it is not a file, directory or link"
-        )
-    return target
-
-
-def _extract_tar(archive: str, root: Path, members: Sequence[str] | None, progress: bool) -> list[Path]:
-    with tarfile.open(archive) as tf:
-        infos = tf.getmembers()
-        for info in infos:
-            _check_tar_member(root, info, archive)
-        wanted = _selected([i.name for i in infos], members, archive)
-        extracted = []
-        for info in _progress(
-            infos, total=len(infos), desc=f"extracting {os.path.basename(archive)}", enabled=progress
-        ):
-            if info.name not in wanted:
-                continue
-            # checked again now that earlier links exist: a path through an extracted link must stay inside too
-            target = _check_tar_member(root, info, archive)
-            if info.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-            elif info.isfile():
-                source = tf.extractfile(info)
-                if source is None:  # pragma: no cover - isfile() members always have data
-                    raise UnsafeArchiveError(f"member {info.name!r} of {archive!r} has no data")
-                with source:
-                    _write_atomically(source, target)
-                extracted.append(target)
-            else:  # a link, already checked to stay inside root
-                link_path = root / info.name
-                link_path.parent.mkdir(parents=True, exist_ok=True)
-                if link_path.is_symlink() or link_path.exists():
-                    link_path.unlink()
-                if info.issym():
-                    os.symlink(info.linkname, link_path)
-                else:
-                    os.link(root / info.linkname, link_path)
-                extracted.append(link_path)
-    return extracted
+    complete = length is not None or chunked
+    return {"SHA-256": digest.hexdigest(), "MD5": md5.hexdigest(), "size": received, "complete": complete}

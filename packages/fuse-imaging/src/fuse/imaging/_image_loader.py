@@ -16,6 +16,9 @@ PNG / JPEG         (H, W[, C])                                 as stored (uint8,
 MHA / NRRD         SimpleITK's (z, y, x[, component])          integers kept, floats as float32
 =================  ==========================================  ===========================================
 
+DICOM values follow the ``MONOCHROME2`` convention (``MONOCHROME1`` inverted) and ``PALETTE COLOR`` comes back as
+RGB; 16-bit RGB/RGBA PNGs are read with SimpleITK (the ``[itk]`` extra) so that they stay uint16.
+
 ``channels_first=True`` moves the trailing non-spatial axes (colour channels, vector components, NIfTI's time
 axis) in front of the spatial ones, e.g. (C, H, W). Every failure to read a file raises
 :class:`~fuse.imaging._format.ImageLoadError` naming the file (and, from the op, the sample id).

@@ -157,8 +157,11 @@ class ISIC:
         progress: bool = True,
     ) -> None:
         """Download the training images (a zip, extracted safely; only the given ids when
-        ``sample_ids_to_download`` is set) and the two CSV files into ``data_path/ISIC2019/``. Nothing is downloaded
-        again when the images folder and the CSV files are there.
+        ``sample_ids_to_download`` is set) and the two CSV files into ``data_path/ISIC2019/``. The images folder
+        appears only once the whole archive is extracted; no checksums are published for these files, so a CSV file
+        is kept only when an earlier download of it is known to be complete (a ``.<name>.complete`` marker, see
+        :func:`~fuse.imaging.download_file`). Nothing is downloaded again when the images folder and complete CSV
+        files are there.
 
         :param mirror: base URL (default: ``FUSE_ISIC_MIRROR``, else :data:`ISIC_MIRROR`).
         """

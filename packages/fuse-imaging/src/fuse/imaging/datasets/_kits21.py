@@ -103,7 +103,9 @@ class KITS21:
         progress_bar: bool = True,
     ) -> None:
         """Download the image and the segmentation of ``cases`` (``None``: all 300; an int: that case) into
-        ``path/case_NNNNN/`` (atomic; files already there are kept).
+        ``path/case_NNNNN/`` (atomic). No checksums are published for these files, so a file is kept only when an
+        earlier download of it is known to be complete (its announced length arrived: a ``.<name>.complete`` marker
+        next to it, see :func:`~fuse.imaging.download_file`); any other file there is downloaded again.
 
         :param mirror: base URL of the images (default: ``FUSE_KITS21_MIRROR``, else :data:`KITS21_IMAGE_MIRROR`).
         :param seg_mirror: base URL of the segmentations (default: ``FUSE_KITS21_SEG_MIRROR``, else

@@ -6,10 +6,23 @@ Loaded by every session, including the torch-free ones: it must not import torch
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
+from collections.abc import Iterator
 
 import pytest
+
+
+@pytest.fixture
+def gc_disabled() -> Iterator[None]:
+    """The cyclic garbage collector off, as between its runs: only reference counting frees objects."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _cuda_status() -> tuple[bool, str]:

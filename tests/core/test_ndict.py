@@ -7,7 +7,6 @@ import gc
 import json
 import pickle
 import weakref
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -440,17 +439,6 @@ def test_non_string_keys_are_rejected() -> None:
 
 class _Payload:
     """A value whose release a weak reference can observe."""
-
-
-@pytest.fixture
-def gc_disabled() -> Iterator[None]:
-    """The cyclic garbage collector off, as between its runs: only reference counting frees objects."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def test_an_ndict_and_its_views_are_freed_without_the_garbage_collector(gc_disabled: None) -> None:

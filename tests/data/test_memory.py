@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +36,6 @@ def cached_dataset(tmp_path: Path) -> DatasetDefault:
     dataset = DatasetDefault(N_SAMPLES, static, dynamic, SamplesCacher("memory", static, tmp_path, verbose=0))
     dataset.create()
     return dataset
-
-
-@pytest.fixture
-def gc_disabled() -> Iterator[None]:
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _peak_traced_bytes(work: Any) -> int:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fuse.eval._bootstrap import evaluate_bootstraps
+from fuse.eval._bootstrap import describe_metric, evaluate_bootstraps
 from fuse.eval._metric_base import Ids, MetricBase, WrappingMetric
 from fuse.eval._warnings import UndefinedMetricWarning
 
@@ -204,6 +204,7 @@ class PairedBootstrap(WrappingMetric):
             self._num_of_bootstraps,
             self._rnd_seed,
             self._verbose,
+            name=f"{describe_metric(self._metric)} vs {describe_metric(self._reference)}",
         )
         if self._keys is None:
             return self._compare_values(None, test_results, reference_results)

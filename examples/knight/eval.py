@@ -7,6 +7,13 @@ It reads the organisers' targets file and a participant's prediction files, chec
 - task 2, the five AUA risk groups (benign, low, intermediate, high, very high): one-vs-rest ROC AUC per group and
   their macro average, each with a 95% bootstrap confidence interval.
 
+Besides the challenge's scores, each task gets a clinician-readable report (``fuse.eval.write_report``): the AUCs
+with the same bootstrap intervals, and the proportions a clinician reads (task 1 at probability 0.5: sensitivity,
+specificity, PPV, NPV, accuracy; task 2, the group with the highest probability: accuracy, and per group
+sensitivity, specificity, PPV, NPV) with their counts and 95% Wilson intervals. A bootstrap interval of a proportion
+collapses at 0 or 1 (every one of 42 candidates found gives 1.000-1.000); the Wilson interval does not
+(0.916-1.000). The confusion matrix, calibration and figures complete it.
+
 File formats (CSV with a header; one row per case):
 
     targets            case_id, Task1-target (0/1), Task2-target (0-4)
@@ -22,8 +29,10 @@ seeded, so the same files always give the same intervals.
         --task2 validation_task2_predictions.csv --out results/
 
 Writes to --out: results.md (the challenge's tables), results.csv (one row per score: value, ci_lower,
-ci_upper), task1_roc.png / task2_roc.png (unless --no-plots; they need matplotlib) and
-fuse_eval/results.{txt,json,md} (every number fuse-eval computed).
+ci_upper), task1_roc.png / task2_roc.png (unless --no-plots; they need matplotlib),
+fuse_eval/results.{txt,json,md} (every number fuse-eval computed) and, per task scored, the report
+report/task1/ and report/task2/: report.html (one self-contained page), results.md, results.json and, unless
+--no-plots, roc.png, precision_recall.png and calibration.png.
 """
 
 from __future__ import annotations
@@ -40,7 +49,15 @@ import numpy as np
 import pandas as pd
 
 from fuse.core import NDict, save_dataframe, save_text_file
-from fuse.eval import CI, EvaluatorDefault, MetricAUCROC, MetricBase, MetricROCCurve
+from fuse.eval import (
+    CI,
+    EvaluatorDefault,
+    MetricAUCROC,
+    MetricBase,
+    MetricROCCurve,
+    ReportSettings,
+    write_report,
+)
 
 CASE_ID = "case_id"
 TASK1_CLASS_NAMES = ("NoAT", "CanAT")  # aligned with Task1-target: 0 = no adjuvant therapy, 1 = candidate
@@ -48,6 +65,8 @@ TASK2_CLASS_NAMES = ("B", "LR", "IR", "HR", "VHR")  # aligned with Task2-target 
 TARGET_COLUMNS = ("Task1-target", "Task2-target")
 HIGH_RISK_GROUPS = (3, 4)  # task 1 positives: high and very high risk
 SUM_TOLERANCE = 1e-3  # how far a row of probabilities may sum from 1
+TASK1_THRESHOLD = 0.5  # task 1 report: a case is called a candidate when its CanAT probability is > 0.5
+REPORT_DIR = "report"  # under --out: one report folder per task
 
 
 class SubmissionError(ValueError):
@@ -211,6 +230,48 @@ def markdown_report(table: pd.DataFrame, tasks: Sequence[Task], plots: bool) -> 
     return "\n".join(lines)
 
 
+def task_report(
+    task: Task, probabilities: np.ndarray, labels: np.ndarray, out: Path, bootstraps: int, seed: int, plots: bool
+) -> Path | None:
+    """Write the clinician-readable report of one task to ``out/report/task<n>`` and return that folder; ``None``
+    (with the reason printed) when task 2's targets lack a risk group, whose per-group numbers would be undefined.
+
+    Task 1 is binary (``CanAT`` positive, called when its probability is ``> TASK1_THRESHOLD``); task 2 predicts
+    the group with the highest probability. The AUCs get the scorer's bootstrap (the same resamplings and seed,
+    hence the same intervals); the proportions Wilson intervals from their counts.
+    """
+    names = list(task.class_names)
+    if task is TASK1:
+        scores: np.ndarray = probabilities[:, 1]  # p(CanAT); the pair sums to 1 only within SUM_TOLERANCE
+        threshold: float | None = TASK1_THRESHOLD
+        rule = (
+            f"fixed in advance at probability {TASK1_THRESHOLD}, not tuned (the challenge scores the AUC, which "
+            "needs no threshold)"
+        )
+        title = "KNIGHT task 1: candidate for adjuvant therapy (CanAT) vs not (NoAT)"
+    else:
+        absent = [name for index, name in enumerate(names) if index not in set(labels.tolist())]
+        if absent:
+            print(f"no task {task.number} report: the targets have no case of {absent}", file=sys.stderr)
+            return None
+        scores, threshold, rule = probabilities, None, "none: the group with the highest probability"
+        title = "KNIGHT task 2: AUA risk group (B, LR, IR, HR, VHR)"
+    settings = ReportSettings(
+        threshold=threshold,
+        threshold_rule=rule,
+        proportion_ci="wilson",
+        bootstraps=bootstraps,
+        seed=seed,
+        title=title,
+        description=f"{len(labels)} cases of the targets file, scored from the submitted probabilities.",
+        plots=plots,
+    )
+    folder = out / REPORT_DIR / f"task{task.number}"
+    write_report(folder, scores, labels, names, settings=settings)
+    print(f"task {task.number} report: {folder / 'report.html'}")
+    return folder
+
+
 def score(
     targets: Path,
     task1: Path | None,
@@ -220,8 +281,9 @@ def score(
     seed: int = 1234,
     plots: bool = True,
 ) -> pd.DataFrame:
-    """Check the files, score the given tasks, write the reports to `out` and return the results table. The ROC
-    curves are drawn when `plots` and matplotlib is installed."""
+    """Check the files, score the given tasks, write the challenge's tables and each task's report (see
+    `task_report`) to `out` and return the results table. The figures are drawn when `plots` and matplotlib is
+    installed."""
     given = [(task, path) for task, path in ((TASK1, task1), (TASK2, task2)) if path is not None]
     if not given:
         raise SubmissionError("give the predictions of task 1, task 2 or both")
@@ -230,8 +292,10 @@ def score(
     case_ids = target_table.index.tolist()
     # One row per case: the evaluator hands each metric the columns it names (a cell may hold a probability vector).
     data = pd.DataFrame({"id": case_ids})
+    submitted = {}
     for task, path in given:
-        data[f"task{task.number}_pred"] = list(read_predictions(path, task, case_ids))
+        submitted[task.number] = read_predictions(path, task, case_ids)
+        data[f"task{task.number}_pred"] = list(submitted[task.number])
         data[f"task{task.number}_target"] = target_table[task.target].to_numpy()
 
     out.mkdir(parents=True, exist_ok=True)
@@ -247,6 +311,9 @@ def score(
     table = results_table(results, tasks)
     save_dataframe(table, out / "results.csv", index=False)
     save_text_file(out / "results.md", markdown_report(table, tasks, plots))
+    for task in tasks:
+        labels = target_table[task.target].to_numpy()
+        task_report(task, submitted[task.number], labels, out, bootstraps, seed, plots)
     return table
 
 

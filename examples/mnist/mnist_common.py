@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 import torch.nn.functional as F
 from lenet import LeNet
@@ -19,10 +20,10 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch.utils.data import DataLoader
 
-from fuse.core import NDict, save_dataframe
+from fuse.core import NDict, read_dataframe, save_dataframe
 from fuse.data import BatchSamplerDefault, CollateDefault, DatasetDefault, dataset_balanced_division_to_folds
 from fuse.dl import LossDefault, ModelWrapSeqToDict, convert_predictions_to_dataframe
-from fuse.eval import CI, EvaluatorDefault, MetricAccuracy, MetricAUCROC, MetricBase
+from fuse.eval import CI, EvaluatorDefault, MetricAccuracy, MetricAUCROC, MetricBase, ReportSettings, write_report
 from fuse.imaging.datasets import MNIST
 
 NUM_CLASSES = 10
@@ -172,26 +173,50 @@ def save_predictions(predictions: Sequence[Any] | None, path: Path) -> Path:
 
 # ---------------------------------------------------------------------------------------------------- evaluation
 def evaluate(predictions_file: Path, eval_dir: Path, num_of_bootstraps: int = 1000) -> NDict:
-    """fuse-eval on a predictions file: accuracy with a 95% bootstrap confidence interval (stratified by label) and
-    the one-vs-rest ROC AUC of every digit (plus their macro average). Writes results.txt, results.json and
-    results.md to ``eval_dir`` and returns the results (``results["metrics.accuracy.org"]``, ...)."""
+    """fuse-eval on a predictions file, two ways, both written to ``eval_dir``:
+
+    - the evaluator (``EvaluatorDefault``, FuseMedML's way): accuracy with a 95% Wilson interval on the count of
+      correctly classified images (``CI(..., ci_method="WILSON")``; a percentile bootstrap of an accuracy of 1
+      collapses to [1, 1]) and the one-vs-rest ROC AUC of every digit plus their macro average, in
+      ``results.txt``, ``results.json`` and ``results.md``;
+    - the report (``write_report``) in ``eval_dir/report``: the AUCs and AUC-PRs with 95% bootstrap intervals
+      (``num_of_bootstraps`` resamplings, each digit resampled separately), the accuracy and every digit's
+      sensitivity, specificity, PPV and NPV with their counts and 95% Wilson intervals, the confusion matrix,
+      calibration and figures (``report.html``, ``results.md``, ``results.json``, ``*.png``).
+
+    Returns the evaluator's results (``results["metrics.accuracy.org"]``, ``...conf_lower``, ``...successes``).
+    """
+    predictions = read_dataframe(predictions_file)
     metrics: dict[str, MetricBase] = {
-        "accuracy": CI(
-            MetricAccuracy(pred=PROBABILITIES, target=LABEL), stratum=LABEL, num_of_bootstraps=num_of_bootstraps
-        ),
+        "accuracy": CI(MetricAccuracy(pred=PROBABILITIES, target=LABEL), ci_method="WILSON"),
         "auc": MetricAUCROC(pred=PROBABILITIES, target=LABEL, class_names=CLASS_NAMES),
     }
-    return EvaluatorDefault().eval(ids=None, data=predictions_file, metrics=metrics, output_dir=eval_dir, silent=False)
+    results = EvaluatorDefault().eval(ids=None, data=predictions, metrics=metrics, output_dir=eval_dir, silent=False)
+    settings = ReportSettings(
+        proportion_ci="wilson",
+        bootstraps=num_of_bootstraps,
+        title="MNIST digit classification (LeNet), test split",
+        description=f"{len(predictions)} test images of {predictions_file.name}; the predicted digit is the argmax.",
+    )
+    probabilities = np.stack(predictions[PROBABILITIES].to_list())
+    write_report(
+        eval_dir / "report", probabilities, predictions[LABEL].astype(int).to_numpy(), CLASS_NAMES, settings=settings
+    )
+    return results
 
 
 def print_summary(results: NDict, out: Path) -> None:
     """A few lines: the headline numbers and where everything went."""
     accuracy = results["metrics.accuracy"]
     print(
-        f"\ntest accuracy {accuracy['org']:.3f} (95% CI {accuracy['conf_lower']:.3f}-{accuracy['conf_upper']:.3f}), "
-        f"macro-average one-vs-rest AUC {results['metrics.auc.macro_avg']:.3f}"
+        f"\ntest accuracy {accuracy['org']:.3f} ({accuracy['successes']}/{accuracy['n']} correct; 95% Wilson CI "
+        f"{accuracy['conf_lower']:.3f}-{accuracy['conf_upper']:.3f}), macro-average one-vs-rest AUC "
+        f"{results['metrics.auc.macro_avg']:.3f}"
     )
-    print(f"outputs in {out}: model/ (checkpoints), logs/metrics.csv, predictions.pkl.gz, eval/results.md")
+    print(
+        f"outputs in {out}: model/ (checkpoints), logs/metrics.csv, predictions.pkl.gz, eval/results.md, "
+        "eval/report/report.html"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- command line
@@ -205,5 +230,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float, default=1e-3, help="Adam weight decay (default 1e-3)")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     parser.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto (default), cpu, gpu")
-    parser.add_argument("--bootstraps", type=int, default=1000, help="bootstrap resamplings of the CI (default 1000)")
+    parser.add_argument(
+        "--bootstraps", type=int, default=1000, help="bootstrap resamplings of the report's AUC CIs (default 1000)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of every random generator (default 0)")

@@ -23,7 +23,9 @@ Run (the IDX files of MNIST in DATA_DIR; see README.md)::
     python examples/mnist/run_mnist_custom_pl_imp.py --data-dir DATA_DIR --out OUT [--steps train infer eval] [--help]
 
 Writes, under OUT: ``model/`` (``best_epoch.ckpt``, ``last.ckpt``, the epoch summary), ``logs/metrics.csv``,
-``predictions.pkl.gz`` (one row per test image) and ``eval/`` (results.md, .json, .txt).
+``predictions.pkl.gz`` (one row per test image) and ``eval/``: the evaluator's results.md, .json, .txt (test
+accuracy with a 95% Wilson CI, one-vs-rest AUC per digit) and the report, ``eval/report/`` (report.html, results.md,
+results.json and the figures; see ``mnist_common.evaluate``).
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ Run (the IDX files of MNIST in DATA_DIR; see README.md)::
     python examples/mnist/simple_mnist_starter.py --data-dir DATA_DIR --out OUT [--epochs 3] [--help]
 
 Writes, under OUT: ``model/`` (``best_epoch.ckpt``, ``last.ckpt``, the epoch summary, ``logs/`` with every logged
-value as CSV), ``predictions.pkl.gz`` (one row per test image) and ``eval/`` (results.md, .json, .txt).
+value as CSV), ``predictions.pkl.gz`` (one row per test image) and ``eval/``: the evaluator's results.md, .json,
+.txt (test accuracy with a 95% Wilson CI, one-vs-rest AUC per digit) and the report, ``eval/report/`` (report.html,
+results.md, results.json and the figures; see ``mnist_common.evaluate``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,11 @@ within a month). The steps, each a function below:
 3. fuse-dl: ``ModelMultiHead(BackboneResnet3D + Head3D)``, ``LossDefault``, ``MetricAUCROC``, a class-balanced
    ``BatchSamplerDefault`` and ``LightningModuleDefault`` keeping the epoch with the best validation AUC; Lightning's
    ``Trainer`` fits it and predicts the test patients with the best checkpoint;
-4. fuse-eval: the test AUC with a bootstrap 95% confidence interval, accuracy and a ROC curve, as a report.
+4. fuse-eval: the report on the test patients (``write_report``): ROC AUC and AUC-PR with 95% bootstrap intervals
+   (each outcome resampled separately); sensitivity, specificity, PPV, NPV and accuracy at probability 0.5 with their
+   counts and 95% Wilson intervals (a bootstrap interval of a proportion collapses to [1, 1] when, say, every severe
+   patient is found; Wilson's does not); the confusion matrix, calibration and the ROC, precision-recall and
+   calibration figures.
 
 Make a synthetic cohort first (see make_synthetic_cohort.py), then train::
 
@@ -26,14 +30,16 @@ their headers the same way. ``python examples/stoic21/train_and_evaluate.py --he
 Everything is written under ``--out``: ``cache/`` (the static pipeline's samples), ``split.csv`` (each patient's
 split), ``model/`` (``best_epoch.ckpt``, weights only; ``last.ckpt``, everything needed to resume), ``logs/``
 (Lightning's CSV log), ``predictions.csv`` (the test patients' predicted probability of a severe outcome) and
-``report/`` (``results.md``, ``results.json``, ``results.txt`` and ``roc.png`` when matplotlib is installed).
+``report/`` (``report.html``, one self-contained page to open in a browser; ``results.md``, the same tables in
+Markdown; ``results.json``, the same numbers for programs; ``roc.png``, ``precision_recall.png`` and
+``calibration.png`` when matplotlib is installed).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -45,7 +51,7 @@ import torch.nn.functional as F
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
-from fuse.core import NDict, RandBool, Uniform, read_dataframe, set_seed
+from fuse.core import RandBool, Uniform, read_dataframe, set_seed
 from fuse.data import (
     BatchSamplerDefault,
     CollateDefault,
@@ -71,7 +77,7 @@ from fuse.dl import (
     ModelMultiHead,
     convert_predictions_to_dataframe,
 )
-from fuse.eval import CI, EvaluatorDefault, MetricAccuracy, MetricApplyThresholds, MetricAUCROC, MetricROCCurve
+from fuse.eval import MetricAUCROC, ReportSettings, write_report
 from fuse.imaging import OpAugAffine2D, OpClip, OpLoadImage, OpReorient, OpResizeTo, OpToRange
 from fuse.imaging.datasets import STOIC21
 
@@ -82,6 +88,8 @@ AGE_BINS = {"035Y": 0, "045Y": 1, "055Y": 2, "065Y": 3, "075Y": 4, "085Y": 5}
 SEX = {"F": 0, "M": 1}
 NUM_CLINICAL_FEATURES = 1 + len(AGE_BINS) + 1
 FOLDS = {"train": (0, 1, 2), "validation": (3,), "test": (4,)}  # of 5 balanced folds
+CLASS_NAMES = ("not severe", "severe")  # probSevere 0 and 1: severe is the positive class
+THRESHOLD = 0.5  # a patient is called severe when the predicted probability is > 0.5
 
 
 class Splits(NamedTuple):
@@ -355,24 +363,57 @@ def predict(dataset: DatasetDefault, checkpoint: Path, model_dir: Path, args: ar
 
 
 # ------------------------------------------------------------------------------------------------ 4. evaluation
-def evaluate(predictions: pd.DataFrame, report_dir: Path, bootstraps: int, seed: int) -> NDict:
-    """Test AUC with a 95% bootstrap CI (stratified by the label), accuracy at probability 0.5 and the ROC curve;
-    the results are written to ``report_dir``."""
-    metrics: dict[str, Any] = {
-        "auc": CI(
-            MetricAUCROC(pred="prob_severe", target="probSevere"),
-            stratum="probSevere",
-            num_of_bootstraps=bootstraps,
-            rnd_seed=seed,
+def evaluate(
+    predictions: pd.DataFrame, report_dir: Path, bootstraps: int, seed: int, split_sizes: Mapping[str, int]
+) -> dict[str, Any]:
+    """The report on the test patients, written to ``report_dir`` (``report.html``, ``results.md``,
+    ``results.json`` and the figures); returns its content (see :func:`fuse.eval.write_report`).
+
+    The proportions (sensitivity, specificity, PPV, NPV, accuracy) at probability ``THRESHOLD`` get Wilson
+    intervals from their counts; the AUCs a percentile bootstrap that resamples severe and non-severe patients
+    separately.
+    """
+    settings = ReportSettings(
+        threshold=THRESHOLD,
+        threshold_rule=(
+            f"fixed in advance at probability {THRESHOLD}, not tuned; the checkpoint was chosen by validation AUC, "
+            "which ranks patients but does not calibrate the probabilities"
         ),
-        "operation_point": MetricApplyThresholds(pred="prob_severe", operation_point=0.5),
-        "accuracy": MetricAccuracy(pred="results:metrics.operation_point.cls_pred", target="probSevere"),
-    }
-    if importlib.util.find_spec("matplotlib") is not None:
-        metrics["roc"] = MetricROCCurve(pred="prob_severe", target="probSevere", output_filename=report_dir / "roc.png")
-    else:
-        print('matplotlib is missing: no ROC curve plot (pip install "fuse-eval[plot]")')
-    return EvaluatorDefault().eval(ids=None, data=predictions, metrics=metrics, output_dir=report_dir, silent=True)
+        proportion_ci="wilson",
+        bootstraps=bootstraps,
+        seed=seed,
+        title="STOIC21-style severe COVID-19 outcome (CT + clinical features), test patients",
+        description=(
+            f"3-D ResNet (r3d_18) + clinical MLP trained on {split_sizes['train']} patients, its epoch chosen on "
+            f"{split_sizes['validation']} validation patients, evaluated on {split_sizes['test']} held-out test "
+            "patients."
+        ),
+    )
+    labels = predictions["probSevere"].astype(int).to_numpy()
+    return write_report(report_dir, predictions["prob_severe"].to_numpy(), labels, list(CLASS_NAMES), settings=settings)
+
+
+def summary(report: Mapping[str, Any]) -> str:
+    """The headline numbers of the report, one per line, each with its 95% interval (and counts for proportions)."""
+    metrics = report["metrics"]
+
+    def line(name: str, key: str) -> str:
+        stat = metrics[key]
+        how = f" ({stat['successes']}/{stat['n']}, Wilson)" if "n" in stat else " (bootstrap)"
+        if stat["method"] == "bootstrap" and stat["low"] == stat["high"]:
+            # e.g. an AUC of 1 on few patients: every resampling separates the classes too
+            how = " (bootstrap; width zero: every resampling gave the same value, which is not certainty)"
+        return f"  {name:<12} {stat['value']:.3f} [95% CI {stat['low']:.3f}-{stat['high']:.3f}]{how}"
+
+    return "\n".join(
+        [
+            f"test patients: {report['setup']['cases']}, severe = positive, called severe when p > {THRESHOLD}:",
+            line("ROC AUC", "auc"),
+            line("sensitivity", "sensitivity"),
+            line("specificity", "specificity"),
+            line("accuracy", "accuracy"),
+        ]
+    )
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -397,7 +438,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=4, help="batch size (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
     parser.add_argument(
-        "--bootstraps", type=int, default=1000, help="bootstrap samples of the AUC CI (default: %(default)s)"
+        "--bootstraps",
+        type=int,
+        default=1000,
+        help="bootstrap resamplings of the AUC and AUC-PR intervals; 0: none (default: %(default)s)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the split, the sampler, the model and the augmentations"
@@ -427,14 +471,15 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = train(datasets, args.out / "model", args)
     predictions = predict(datasets.test, checkpoint, args.out / "model", args)
     predictions.to_csv(args.out / "predictions.csv", index=False)
-    results = evaluate(predictions, args.out / "report", args.bootstraps, args.seed)
+    sizes = {name: len(ids) for name, ids in split.items()}
+    report = evaluate(predictions, args.out / "report", args.bootstraps, args.seed, sizes)
 
-    auc, low, high = (float(results[f"metrics.auc.{key}"]) for key in ("org", "conf_lower", "conf_upper"))
-    print(f"test AUC (severe vs not, {len(predictions)} patients): {auc:.3f} [95% CI {low:.3f}-{high:.3f}]")
-    print(f"test accuracy at probability 0.5: {float(results['metrics.accuracy']):.3f}")
+    for note in report["notes"]:
+        print(f"note: {note}")  # e.g. an AUC undefined without a severe test patient, no figures without matplotlib
+    print(summary(report))
     print(f"best checkpoint: {checkpoint}")
     print(f"predictions:     {args.out / 'predictions.csv'}")
-    print(f"report:          {args.out / 'report' / 'results.md'}")
+    print(f"report:          {args.out / 'report' / 'report.html'} (also results.md, results.json)")
     return 0
 
 

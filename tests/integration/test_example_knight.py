@@ -1,9 +1,10 @@
 """examples/knight: the synthetic KNIGHT data, the baseline (train, predict, challenge files) and the challenge
 scorer, run for real with tiny settings; the scorer is also checked against scikit-learn on hand-made files and on
-malformed files."""
+malformed files, and its reports' proportions against statsmodels' Wilson intervals on counts made here."""
 
 from __future__ import annotations
 
+import json
 import runpy
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import confusion_matrix, roc_auc_score
+from statsmodels.stats.proportion import proportion_confint
 
 from fuse.data import DatasetDefault
 from fuse.eval import auc_roc
@@ -19,6 +21,7 @@ from fuse.imaging.datasets import KNIGHT
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "knight"
 SCORE_COLUMNS = {1: ["NoAT-score", "CanAT-score"], 2: ["B-score", "LR-score", "IR-score", "HR-score", "VHR-score"]}
+RISK_GROUPS = ("B", "LR", "IR", "HR", "VHR")
 
 
 def _example(name: str) -> dict[str, Any]:
@@ -71,6 +74,13 @@ def test_baseline_writes_challenge_files_that_the_scorer_scores(tmp_path: Path) 
     assert (scores / "fuse_eval" / "results.json").is_file()
     assert (scores / "task1_roc.png").is_file()
     assert (scores / "task2_roc.png").is_file()
+    for task in (1, 2):
+        folder = scores / "report" / f"task{task}"
+        for name in ("report.html", "results.md", "results.json", "roc.png", "calibration.png"):
+            assert (folder / name).is_file(), (task, name)
+        predictions = pd.read_csv(run / f"validation_task{task}_predictions.csv").set_index("case_id")
+        probabilities = predictions.loc[targets["case_id"], SCORE_COLUMNS[task]].to_numpy()
+        _check_report(folder, task, targets[f"Task{task}-target"].to_numpy(), probabilities)
 
 
 def test_synthetic_labels_are_learnable_from_the_image_and_the_clinical_data(tmp_path: Path) -> None:
@@ -140,6 +150,109 @@ def test_scorer_matches_scikit_learn_on_hand_made_files(tmp_path: Path) -> None:
     only_task1 = score(files["targets"], files[1], None, tmp_path / "task1", bootstraps=300, seed=7, plots=False)
     assert only_task1["score"].tolist() == ["Task1-AUC"]
     assert "Task 2" not in (tmp_path / "task1" / "results.md").read_text()
+
+
+def _wilson(successes: int, n: int) -> tuple[float, float]:
+    low, high = proportion_confint(successes, n, alpha=0.05, method="wilson")
+    return float(low), float(high)
+
+
+def _check_proportion(stat: dict[str, Any], successes: int, n: int, what: str) -> None:
+    """One proportion of a report: its counts, its value, statsmodels' Wilson interval, never a degenerate one."""
+    assert stat["method"] == "wilson", what
+    assert (stat["successes"], stat["n"]) == (successes, n), what
+    if n == 0:  # e.g. no case called positive: the PPV is undefined (null in JSON), not 0
+        assert stat["value"] is None, what
+        return
+    assert stat["value"] == pytest.approx(successes / n, abs=1e-12), what
+    assert (stat["low"], stat["high"]) == pytest.approx(_wilson(successes, n), abs=1e-12), what
+    # a percentile bootstrap of a proportion at 0 or 1 gives [0, 0] or [1, 1]; Wilson's interval has width
+    assert stat["low"] < stat["high"], what
+    assert stat["low"] < 1.0 or successes < n, what
+    assert stat["high"] > 0.0 or successes > 0, what
+
+
+def _check_report(folder: Path, task: int, labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
+    """The report of a task against counts made here: task 1 called at CanAT > 0.5, task 2 by argmax."""
+    report: dict[str, Any] = json.loads((folder / "results.json").read_text())
+    metrics = report["metrics"]
+    assert metrics["auc"]["method"] == "bootstrap"
+    if task == 1:
+        called = probabilities[:, 1] > 0.5
+        tn, fp, fn, tp = (int(v) for v in confusion_matrix(labels, called.astype(int), labels=[0, 1]).ravel())
+        expected = {"sensitivity": (tp, tp + fn), "specificity": (tn, tn + fp), "ppv": (tp, tp + fp),
+                    "npv": (tn, tn + fn), "accuracy": (tp + tn, len(labels))}  # fmt: skip
+        for name, (successes, n) in expected.items():
+            _check_proportion(metrics[name], successes, n, f"task 1 {name}")
+        assert metrics["auc"]["value"] == pytest.approx(roc_auc_score(labels, probabilities[:, 1]), abs=1e-12)
+        return report
+    predicted = probabilities.argmax(axis=1)
+    _check_proportion(metrics["accuracy"], int((predicted == labels).sum()), len(labels), "task 2 accuracy")
+    matrix = confusion_matrix(labels, predicted, labels=range(5))
+    for index, name in enumerate(RISK_GROUPS):
+        tp = int(matrix[index, index])
+        fn, fp = int(matrix[index].sum()) - tp, int(matrix[:, index].sum()) - tp
+        tn = len(labels) - tp - fn - fp
+        per_class = report["per_class"][name]
+        _check_proportion(per_class["sensitivity"], tp, tp + fn, f"task 2 {name} sensitivity")
+        _check_proportion(per_class["specificity"], tn, tn + fp, f"task 2 {name} specificity")
+        _check_proportion(per_class["ppv"], tp, tp + fp, f"task 2 {name} ppv")
+        _check_proportion(per_class["npv"], tn, tn + fn, f"task 2 {name} npv")
+    return report
+
+
+def test_reports_match_the_challenge_table_and_independent_counts(tmp_path: Path) -> None:
+    made = _hand_made_files(tmp_path / "in")
+    files = made["files"]
+    table = _example("eval")["score"](
+        files["targets"], files[1], files[2], tmp_path / "out", bootstraps=300, seed=7, plots=False
+    ).set_index("score")
+    can_at = np.column_stack([1 - made["can_at"], made["can_at"]])
+    task1 = _check_report(tmp_path / "out" / "report" / "task1", 1, made["task_1"], can_at)
+    task2 = _check_report(tmp_path / "out" / "report" / "task2", 2, made["task_2"], made["groups"])
+    # the reports' AUCs are the challenge's, with the same bootstrap intervals (same resamplings, same seed)
+    for auc, score in [(task1["metrics"]["auc"], "Task1-AUC"), (task2["metrics"]["auc"], "Task2-AUC")] + [
+        (task2["per_class"][name]["auc"], f"Task2-AUC-{name}VsRest") for name in RISK_GROUPS
+    ]:
+        expected = table.loc[score, ["value", "ci_lower", "ci_upper"]].to_numpy(dtype=float)
+        np.testing.assert_allclose([auc["value"], auc["low"], auc["high"]], expected, atol=1e-12, err_msg=score)
+    assert task1["setup"]["threshold"] == 0.5
+    assert "figures: not drawn" in " ".join(task1["notes"])
+
+
+def test_reports_of_a_perfect_submission_have_wilson_intervals_below_one(tmp_path: Path) -> None:
+    """Every case right: a bootstrap would give sensitivity 1.000 [1.000, 1.000]; the report gives 1 with a lower
+    bound below 1 (statsmodels' Wilson bound on the counts)."""
+    made = _hand_made_files(tmp_path / "in", n=42)
+    files = made["files"]
+    perfect = np.where(made["task_1"] == 1, 0.9, 0.1)
+    pd.DataFrame({"case_id": [f"case_{i:05d}" for i in range(42)], "NoAT-score": 1 - perfect,
+                  "CanAT-score": perfect}).to_csv(files[1], index=False)  # fmt: skip
+    groups = np.full((42, 5), 0.05)
+    groups[np.arange(42), made["task_2"]] = 0.8
+    pd.DataFrame(groups, columns=SCORE_COLUMNS[2]).assign(case_id=[f"case_{i:05d}" for i in range(42)]).to_csv(
+        files[2], index=False
+    )
+    _example("eval")["score"](files["targets"], files[1], files[2], tmp_path / "out", bootstraps=100, plots=False)
+    task1 = _check_report(
+        tmp_path / "out" / "report" / "task1", 1, made["task_1"], np.column_stack([1 - perfect, perfect])
+    )
+    task2 = _check_report(tmp_path / "out" / "report" / "task2", 2, made["task_2"], groups)
+    for stat in (task1["metrics"]["sensitivity"], task1["metrics"]["accuracy"], task2["metrics"]["accuracy"]):
+        assert stat["value"] == 1.0
+        assert stat["low"] < 1.0
+
+
+def test_no_task2_report_without_every_risk_group(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = _hand_made_files(tmp_path / "in")["files"]
+    targets = pd.read_csv(files["targets"])
+    targets.loc[targets["Task2-target"] == 0, "Task2-target"] = 1  # no benign case left
+    targets.to_csv(files["targets"], index=False)
+    _example("eval")["score"](files["targets"], files[1], files[2], tmp_path / "out", bootstraps=50, plots=False)
+    assert "no task 2 report: the targets have no case of ['B']" in capsys.readouterr().err
+    assert (tmp_path / "out" / "report" / "task1" / "report.html").is_file()
+    assert not (tmp_path / "out" / "report" / "task2").exists()
+    assert (tmp_path / "out" / "results.csv").is_file()  # the challenge's scores are still written
 
 
 def _set(row: int, column: str, value: Any) -> Any:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
+from statsmodels.stats.proportion import proportion_confint
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples" / "stoic21"
 
@@ -53,17 +56,56 @@ def test_trains_predicts_and_reports(
     assert example.main([*arguments, "--epochs", "1", "--bootstraps", "50", "--accelerator", "cpu"]) == 0
 
     stdout = capsys.readouterr().out
-    assert "test AUC" in stdout
-    assert str(out / "report" / "results.md") in stdout
+    assert "ROC AUC" in stdout
+    assert str(out / "report" / "report.html") in stdout
     assert (out / "model" / "best_epoch.ckpt").is_file()
     predictions = (out / "predictions.csv").read_text().splitlines()
     assert predictions[0] == "id,prob_severe,probSevere"
     assert len(predictions) == 1 + 2
-    auc = json.loads((out / "report" / "results.json").read_text())["metrics"]["auc"]
-    assert math.isfinite(auc["org"])
-    assert 0.0 <= auc["conf_lower"] <= auc["conf_upper"] <= 1.0
-    assert "auc" in (out / "report" / "results.md").read_text()
+    for name in ("report.html", "results.md", "results.json"):
+        assert (out / "report" / name).is_file()
+    assert "Sensitivity" in (out / "report" / "results.md").read_text()
+    report = json.loads((out / "report" / "results.json").read_text())
+    _check_proportions(report["metrics"], pd.read_csv(out / "predictions.csv"))
+    auc = report["metrics"]["auc"]
+    assert auc["method"] == "bootstrap"
+    if auc["value"] is not None:  # one severe and one non-severe test patient: defined
+        assert 0.0 <= auc["low"] <= auc["value"] <= auc["high"] <= 1.0
+        # with one patient per class every resampling gives the same AUC: the summary says so
+        assert ("width zero" in stdout) == (auc["low"] == auc["high"])
     shutil.rmtree(out / "model")  # the checkpoints take 0.5 GB; pytest keeps the last runs' tmp_path folders
+
+
+def _check_proportions(metrics: dict[str, Any], predictions: pd.DataFrame) -> None:
+    """The report's proportions have the counts of the predictions at p > 0.5, statsmodels' Wilson intervals, and
+    intervals that do not collapse at 0 or 1 (a percentile bootstrap of 1 of 1 severe patients found gives [1, 1])."""
+    called = predictions["prob_severe"].to_numpy() > 0.5
+    severe = predictions["probSevere"].to_numpy() == 1
+    tp, fn = int(np.sum(called & severe)), int(np.sum(~called & severe))
+    fp, tn = int(np.sum(called & ~severe)), int(np.sum(~called & ~severe))
+    expected = {
+        "sensitivity": (tp, tp + fn),
+        "specificity": (tn, tn + fp),
+        "ppv": (tp, tp + fp),
+        "npv": (tn, tn + fn),
+        "accuracy": (tp + tn, len(predictions)),
+    }
+    for name, (successes, n) in expected.items():
+        stat = metrics[name]
+        assert stat["method"] == "wilson", name
+        assert (stat["successes"], stat["n"]) == (successes, n), name
+        if n == 0:  # e.g. no patient called severe: the PPV is undefined, not 0
+            assert stat["value"] is None, name
+            continue
+        assert stat["value"] == pytest.approx(successes / n, abs=1e-12), name
+        assert (stat["low"], stat["high"]) == pytest.approx(
+            proportion_confint(successes, n, alpha=0.05, method="wilson"), abs=1e-12
+        ), name
+        assert stat["low"] < stat["high"], name  # never degenerate, at 0 and 1 included
+        if successes == n:
+            assert stat["low"] < 1.0, name
+        if successes == 0:
+            assert stat["high"] > 0.0, name
 
 
 def test_synthetic_pipeline_matches_the_stoic21_wrapper(

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import confusion_matrix
+from statsmodels.stats.proportion import proportion_confint
 
 from fuse.core import read_dataframe
 from fuse_mnist_idx import write_synthetic_mnist
@@ -62,9 +64,48 @@ def _check_outputs(out: Path) -> dict[str, float]:
         assert (out / "eval" / name).is_file()
     results = json.loads((out / "eval" / "results.json").read_text())
     accuracy, auc = results["metrics"]["accuracy"], results["metrics"]["auc"]
-    assert accuracy["conf_lower"] <= accuracy["org"] <= accuracy["conf_upper"]
     assert set(auc) == {*map(str, range(10)), "macro_avg"}
+
+    # the accuracy's interval: Wilson on the count of correct images, counted here, as statsmodels computes it
+    labels = predictions["data.label"].to_numpy().astype(int)
+    predicted = probabilities.argmax(axis=1)
+    correct = int((predicted == labels).sum())
+    assert accuracy["ci_method"] == "WILSON"
+    assert (accuracy["successes"], accuracy["n"]) == (correct, NUM_TEST)
+    assert accuracy["org"] == pytest.approx(correct / NUM_TEST, abs=1e-12)
+    _check_wilson(accuracy["conf_lower"], accuracy["conf_upper"], correct, NUM_TEST, "evaluator accuracy")
+
+    # the report: the same accuracy, and each digit's sensitivity and PPV from the confusion matrix counted here
+    for name in ("report.html", "results.md", "results.json", "roc.png", "calibration.png"):
+        assert (out / "eval" / "report" / name).is_file()
+    report = json.loads((out / "eval" / "report" / "results.json").read_text())
+    shown = report["metrics"]["accuracy"]
+    assert (shown["successes"], shown["n"], shown["method"]) == (correct, NUM_TEST, "wilson")
+    _check_wilson(shown["low"], shown["high"], correct, NUM_TEST, "report accuracy")
+    matrix = confusion_matrix(labels, predicted, labels=range(10))
+    for digit in range(10):
+        per_digit = report["per_class"][str(digit)]
+        for metric, (successes, n) in {
+            "sensitivity": (matrix[digit, digit], matrix[digit].sum()),
+            "ppv": (matrix[digit, digit], matrix[:, digit].sum()),
+        }.items():
+            assert (per_digit[metric]["successes"], per_digit[metric]["n"]) == (successes, n), (digit, metric)
+            if n:  # a digit never predicted has no PPV
+                _check_wilson(per_digit[metric]["low"], per_digit[metric]["high"], int(successes), int(n), metric)
+        assert per_digit["auc"]["value"] == pytest.approx(auc[str(digit)], abs=1e-12)
+        assert per_digit["auc"]["method"] == "bootstrap"
     return {"accuracy": accuracy["org"], "auc": auc["macro_avg"]}
+
+
+def _check_wilson(low: float, high: float, successes: int, n: int, what: str) -> None:
+    """statsmodels' Wilson interval, never degenerate: below 1 at a proportion of 1 and above 0 at 0 (a percentile
+    bootstrap of 60 correct images out of 60 gives [1, 1])."""
+    assert (low, high) == pytest.approx(proportion_confint(successes, n, alpha=0.05, method="wilson"), abs=1e-12), what
+    assert low < high, what
+    if successes == n:
+        assert low < 1.0, what
+    if successes == 0:
+        assert high > 0.0, what
 
 
 def test_simple_mnist_starter(

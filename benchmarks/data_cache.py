@@ -9,7 +9,8 @@
   writeback, which no cache avoids);
 - epoch: the cached dataset through the DataLoader vs the floor — ``np.load`` of the same volumes saved one ``.npy``
   per sample (the array bytes alone: no small values, no index, no collate) — and vs the same samples stored with a
-  plain ``diskcache.Cache.set`` (pickled: the straightforward use of diskcache, read without the DataLoader);
+  plain ``diskcache.Cache.set`` (pickled: the straightforward use of diskcache, read without the DataLoader).
+  Cached reads verify the checksum of every byte they read, as always (about one memory copy per sample);
 - size: bytes on disk vs the raw bytes of the arrays.
 """
 

@@ -209,6 +209,10 @@ def test_changed_pipeline_gets_a_new_dir_old_ones_warned_and_pruned(tmp_path: Pa
     new.cache_samples(["a"])
     assert new.load_sample("a")["data.x"] == 2.0  # never the stale 1.0
     assert new.stale_cache_dirs() == [tmp_path / "s" / old.pipeline_hash]
+    with pytest.warns(StaleCacheWarning, match=r"prune\(\) kept 1 cache directory that another process has open"):
+        assert new.prune() == []  # ``old`` still has it open
+    assert old.load_sample("a")["data.x"] == 1.0
+    old.close()
     assert new.prune() == [tmp_path / "s" / old.pipeline_hash]
     assert not (tmp_path / "s" / old.pipeline_hash).exists()
     with warnings.catch_warnings():
@@ -331,10 +335,13 @@ def test_a_tensor_in_a_static_output_is_refused_naming_the_key(tmp_path: Path, v
 def test_a_damaged_file_is_reported_naming_the_sample(tmp_path: Path) -> None:
     cacher = make_cacher(str(tmp_path))
     cacher.cache_samples(["a"])
+    cacher.finalize()
     (value_file,) = (tmp_path / "cache_test").rglob("*.val")
     value_file.write_bytes(value_file.read_bytes()[:1000])
-    with pytest.raises(CorruptCachedSampleError, match=r"cached sample 'a' in .*truncated"):
-        cacher.load_sample("a")
+    reader = SamplesCacher("cache_test", cacher.pipeline, tmp_path, read_only=True, verbose=0)
+    with pytest.raises(CorruptCachedSampleError, match=rf"cached sample 'a' in {value_file}: truncated.*recache"):
+        reader.load_sample("a")
+    assert_same_sample(cacher.load_sample("a"), fresh_sample("a"))  # a writable cacher recomputes it
 
 
 # ---------------------------------------------------------------------------------------------- places

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import functools
+import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -128,7 +132,10 @@ def test_constructor_arguments_are_captured_at_any_depth() -> None:
 
 
 class Opaque:
-    pass
+    """A plain object of your own class is identified by its class's code and its attributes: a lock is not."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
 
 
 class Described:
@@ -141,7 +148,9 @@ class Described:
 
 def test_values_without_a_stable_identity_raise_naming_the_op_and_argument() -> None:
     pipeline = PipelineDefault("static", [(OpLookupLike({"a": 1}), {"key": "x", "helper": Opaque()})])
-    with pytest.raises(UnstableIdentityError, match=r"op '0' kwargs\['helper'\].*Opaque.*cache_identity"):
+    with pytest.raises(
+        UnstableIdentityError, match=r"op '0' kwargs\['helper'\] attribute\['lock'\].*lock.*cache_version"
+    ):
         pipeline.cache_identity()
     with pytest.raises(UnstableIdentityError, match=r"OpLookupLike argument\['mapping'\]\['a'\]"):
         OpLookupLike({"a": Opaque()}).cache_identity()  # type: ignore[dict-item]
@@ -176,3 +185,108 @@ def test_value_identity_by_content() -> None:
     with pytest.raises(UnstableIdentityError, match="contains itself"):
         value_identity(looped)
     assert Uniform(0.0, 1.0) == Uniform(0.0, 1.0)
+
+
+@dataclasses.dataclass
+class Settings:
+    scale: float = 2.0
+    names: list[str] = dataclasses.field(default_factory=list)
+
+
+class Mode(enum.Enum):
+    FAST = 1
+    SLOW = 2
+
+
+class Point(NamedTuple):
+    x: float
+    y: float = 0.0
+
+
+class Slotted:
+    __slots__ = ("a",)
+
+    def __init__(self, a: int) -> None:
+        self.a = a
+
+
+@functools.cache
+def doubled(x: float) -> float:
+    return 2 * x
+
+
+def test_common_constructs_of_your_code_are_identified_by_content() -> None:
+    """Dataclasses, enums, named tuples, slotted objects, cached functions, builtin methods, library objects with
+    only Python state; a library object that keeps state in C (a lock) is refused."""
+    assert value_identity(Settings()) == value_identity(Settings())
+    assert value_identity(Settings()) != value_identity(Settings(scale=3.0))
+    assert value_identity(Settings(names=["a"])) != value_identity(Settings())
+    assert value_identity(Mode.FAST) != value_identity(Mode.SLOW)
+    assert value_identity(Mode) == value_identity(Mode)
+    assert value_identity(Point(1.0)) != value_identity(Point(1.0, 1.0))
+    assert value_identity(Slotted(1)) != value_identity(Slotted(2))
+    assert value_identity(doubled) == value_identity(doubled)
+    assert value_identity(str.join) != value_identity(str.split)
+    assert value_identity(tuple.__new__) == value_identity(tuple.__new__)
+    linear = torch.nn.Linear(2, 2)
+    assert value_identity(linear) == value_identity(linear)
+    with torch.no_grad():
+        linear.weight[0, 0] += 1
+    assert value_identity(linear) != value_identity(torch.nn.Linear(2, 2))
+    with pytest.raises(UnstableIdentityError, match=r"value\['lock'\]: a _thread.lock"):
+        value_identity({"lock": threading.Lock()})
+
+
+def test_identity_is_the_same_for_any_hash_seed(tmp_path: Path) -> None:
+    code = (
+        "from fuse.data import value_identity; "
+        "print(value_identity({frozenset({'a', 'b', 'c'}): 1, frozenset({'d', 'e'}): 2, 'x': {'p', 'q', 'r'}}))"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+        ).stdout
+        for seed in (1, 2, 3)
+    }
+    assert len(outputs) == 1
+
+
+class OpLazy(OpLookupLike):
+    cache_identity_exclude = ("_seen",)  # a counter for logging: it does not change the samples
+
+    def __init__(self, mapping: dict[str, int]) -> None:
+        super().__init__(mapping)
+        self._seen = 0
+
+
+def test_an_op_attribute_set_after_construction_and_a_helper_are_in_the_identity() -> None:
+    op = OpLookupLike({"a": 1})
+    before = op.cache_identity()
+    op.extra = 1  # type: ignore[attr-defined]
+    assert op.cache_identity() != before
+    lazy = OpLazy({"a": 1})
+    before = lazy.cache_identity()
+    lazy._seen = 5
+    assert lazy.cache_identity() == before
+    lazy._mapping["a"] = 2
+    assert lazy.cache_identity() != before
+    namespace: dict[str, Any] = {"__name__": "cell"}
+    cell = "from fuse.data import OpBase\nclass OpCell(OpBase):\n    SCALE = {}\n    def __call__(self, s):\n        return s\n"
+    exec(compile(cell.format(2), "<cell>", "exec"), namespace)  # noqa: S102  (no source to read: a notebook cell)
+    first = namespace["OpCell"]().cache_identity()
+    exec(compile(cell.format(3), "<cell>", "exec"), namespace)  # noqa: S102
+    assert namespace["OpCell"]().cache_identity() != first
+
+
+def test_a_script_function_has_the_same_identity_in_a_spawned_worker() -> None:
+    """A spawned worker runs the script as __mp_main__: the same code must key the same cache."""
+    identities = []
+    for module in ("__main__", "__mp_main__"):
+        namespace: dict[str, Any] = {"__name__": module}
+        exec(compile("def scale(sample):\n    return sample\n", "<script>", "exec"), namespace)  # noqa: S102
+        identities.append(value_identity(namespace["scale"]))
+    assert identities[0] == identities[1]

@@ -146,3 +146,10 @@ def test_cache_identity() -> None:
     assert identity(OpPrintShapes()) != identity(OpPrintShapes(include_strings=True))
     assert identity(OpPrintKeys(sample_ids=["a"])) != identity(OpPrintKeys(sample_ids=["b"]))
     assert identity(OpPrintKeys()) != identity(OpPrintTypes())
+
+
+def test_samples_seen_do_not_change_the_identity(capsys: pytest.CaptureFixture[str]) -> None:
+    op = OpPrintKeys(num_samples=1)
+    before = PipelineDefault("p", [(op, {})]).cache_identity()
+    op(create_initial_sample("a"))  # counts one sample: the next process starts from zero, with the same cache
+    assert PipelineDefault("p", [(op, {})]).cache_identity() == before

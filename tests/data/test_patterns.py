@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from enum import Enum
@@ -129,6 +130,9 @@ def test_type_detector_base_default_verify_and_abstractness() -> None:
         ValueError, match=r"key 'a' has type <DataTypeBasic.UNKNOWN: -1>, which is not one of \['text'\]"
     ):
         detector.verify_type({"a": 1}, "a", ["text"])
-    # a detector without cache_identity cannot key a cache
+    # a detector without cache_identity is identified by its class's code and its attributes; one holding
+    # something without a stable identity cannot key a cache
+    assert value_identity(detector) == value_identity(TypeDetectorFromValue())
+    detector.lock = threading.Lock()  # type: ignore[attr-defined]
     with pytest.raises(UnstableIdentityError):
         value_identity(detector)

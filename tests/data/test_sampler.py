@@ -383,6 +383,82 @@ def test_ddp_from_torch_distributed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert list(sampler) == list(explicit)
 
 
+def _fake_distributed(monkeypatch: pytest.MonkeyPatch, rank: int, root_seed: list[int]) -> list[int]:
+    """A fake initialized ``torch.distributed`` of two processes whose broadcast delivers ``root_seed``."""
+    fake = types.ModuleType("torch.distributed")
+    broadcasts: list[int] = []
+
+    def broadcast_object_list(objects: list[Any], src: int = 0) -> None:
+        assert src == 0
+        broadcasts.append(objects[0])
+        if rank != 0:
+            objects[0] = root_seed[0]
+
+    fake.is_available = lambda: True  # type: ignore[attr-defined]
+    fake.is_initialized = lambda: True  # type: ignore[attr-defined]
+    fake.get_world_size = lambda: 2  # type: ignore[attr-defined]
+    fake.get_rank = lambda: rank  # type: ignore[attr-defined]
+    fake.broadcast_object_list = broadcast_object_list  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torch.distributed", fake)
+    return broadcasts
+
+
+def test_ddp_seedless_ranks_take_rank_zero_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = [i % 3 for i in range(100)]
+    dataset = FakeDataset(labels)
+    np.random.seed(1)  # the two "processes" draw different seeds, as unseeded processes do
+    samplers = [BatchSamplerDefault(dataset, KEY, batch_size=6) for _ in range(2)]
+    assert samplers[0].seed != samplers[1].seed
+    root_seed = [samplers[0].seed]
+    shares = []
+    for rank, sampler in enumerate(samplers):
+        broadcasts = _fake_distributed(monkeypatch, rank, root_seed)
+        shares.append([{i for b in sampler for i in b} for _ in range(2)])  # two epochs
+        assert sampler.seed == root_seed[0]
+        assert len(broadcasts) == 1  # once, at the first iteration
+    for epoch in range(2):
+        assert not shares[0][epoch] & shares[1][epoch]
+        assert shares[0][epoch] | shares[1][epoch] == set(range(len(labels)))
+    # an explicit seed is never broadcast
+    broadcasts = _fake_distributed(monkeypatch, 1, [0])
+    seeded = BatchSamplerDefault(dataset, KEY, batch_size=6, seed=9)
+    list(seeded)
+    assert broadcasts == []
+    assert seeded.seed == 9
+
+
+def test_ddp_seedless_num_replicas_without_torch_distributed_raises() -> None:
+    sampler = BatchSamplerDefault(FakeDataset([0, 1] * 5), KEY, batch_size=2, num_replicas=2, rank=0)
+    with pytest.raises(ValueError, match=r"seed=None with num_replicas=2 .* pass the same seed=<int> on every rank"):
+        list(sampler)
+    # with the ranks' shares given by a sampler, the seed only shuffles within a share: allowed
+    with_share = BatchSamplerDefault(
+        FakeDataset([0, 1] * 5), KEY, batch_size=2, num_replicas=2, rank=0, sampler=[0, 1, 2, 3, 4]
+    )
+    assert len(list(with_share)) == len(with_share)
+
+
+def test_epoch_is_read_at_the_first_batch() -> None:
+    labels = [i % 2 for i in range(20)]
+    _, sampler = _sampler(labels, batch_size=4, seed=3)
+    sampler.set_epoch(2)
+    expected = list(sampler)
+    sampler.set_epoch(0)
+    iterator = iter(sampler)  # a training loop creates the iterator before the epoch starts
+    sampler.set_epoch(2)
+    assert list(iterator) == expected
+
+
+def test_lightning_style_rebuild_names_the_trainer_flag() -> None:
+    _, sampler = _sampler([0, 1, 0, 1], batch_size=2)
+    message = r"use_distributed_sampler=False.*predict with a plain DataLoader"
+    rebuild: Any = type(sampler)  # called the way Lightning calls it, which the signature does not allow
+    with pytest.raises(TypeError, match=message) as raised:
+        rebuild(range(4), batch_size=sampler.batch_size, drop_last=sampler.drop_last)
+    # Lightning re-raises a TypeError as its own unless it reads "missing N required ..."
+    assert not re.match(r".*__init__\(\) (got multiple values)|(missing \d required)", str(raised.value))
+
+
 # ------------------------------------------------------------------------------------------------- integration
 def test_dataloader_batch_sampler() -> None:
     torch_data = pytest.importorskip("torch.utils.data")

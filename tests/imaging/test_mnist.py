@@ -154,7 +154,10 @@ def test_the_op_finds_the_files_once_and_again_when_they_move(tmp_path: Path) ->
     images, labels = rng.integers(0, 256, (3, 28, 28), dtype=np.uint8), np.array([4, 1, 7], dtype=np.uint8)
     written = write_split(tmp_path, "train", images, labels, compress=False)
     op = OpReadMNIST(tmp_path, train=True)
+    before = PipelineDefault("p", [(op, {})]).cache_identity()
     assert op(NDict({"data.sample_id": ("mnist-train", 2)}))["data.label"] == 7
+    # the files found are derived state: a pipeline that has run keys the same cache as a fresh one
+    assert PipelineDefault("p", [(op, {})]).cache_identity() == before
     for path in written:  # replaced by gzipped files with other labels: found and read again, never stale
         path.unlink()
     write_split(tmp_path, "train", images, np.array([0, 0, 3], dtype=np.uint8), compress=True)

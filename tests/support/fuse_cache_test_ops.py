@@ -92,7 +92,10 @@ def _main() -> None:
     importable = importlib.import_module("fuse_cache_test_ops")
     cacher = importable.make_cacher(cache_dir)
     op = cacher.pipeline.ops[0]
-    op._sleep, op._log_dir, op._kill_at = sleep, log_dir, kill_at  # behaviour only: same hash as the tests' cacher
+    # the hash covers every attribute of the op, and is taken on first use: take it before setting the behaviour
+    # attributes, so that this process fills the same cache as the tests' cacher
+    _ = cacher.pipeline_hash
+    op._sleep, op._log_dir, op._kill_at = sleep, log_dir, kill_at
     cacher.cache_samples([f"s{i:03d}" for i in range(count)])
     print("done", flush=True)
 

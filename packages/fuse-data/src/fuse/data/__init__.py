@@ -12,7 +12,7 @@
 42
 """
 
-from fuse.data._audit import SampleCachingAudit, SampleCachingAuditError
+from fuse.data._audit import SampleCachingAudit, SampleCachingAuditError, SampleCachingAuditWarning
 from fuse.data._cache_store import ReadOnlyCacheError
 from fuse.data._cacher import SampleNotCachedError, SamplesCacher, StaleCacheWarning, sample_id_key
 from fuse.data._collate import CollateDefault
@@ -50,9 +50,18 @@ from fuse.data._ops_read import OpReadDataframe, OpReadMultiFromDataframe, Sampl
 from fuse.data._ops_repeat import OpRepeat
 from fuse.data._patterns import DataTypeBasic, Patterns, TypeDetectorBase, TypeDetectorPatternsBased
 from fuse.data._pipeline import BOOKKEEPING_PREFIX, PipelineDefault, PipelineDefaultRetryAnySample
-from fuse.data._sample_codec import CorruptCachedSampleError
+from fuse.data._sample_codec import CorruptCachedSampleError, CorruptCacheError
 from fuse.data._sample_keys import MissingSampleKeyError, sample_value
 from fuse.data._sampler import BatchSamplerDefault
+from fuse.data._shards import (
+    CacheShard,
+    CacheShardError,
+    open_published_cache,
+    publication_state,
+    publish_cache_shards,
+    published_cache_dirs,
+    verify_cache_shard,
+)
 from fuse.data._split import balanced_division, dataset_balanced_division_to_folds, print_folds_stat
 from fuse.data._version import __version__
 
@@ -60,9 +69,9 @@ _PUBLIC_CLASSES: tuple[type, ...] = (
     UnstableIdentityError, OpBase, OpReversibleBase, PipelineDefault, PipelineDefaultRetryAnySample,
     OpDebugBase, OpPrintKeys, OpPrintKeysContent, OpPrintShapes, OpPrintTypes, OpReadDataframe,
     OpReadMultiFromDataframe, SampleIdNotFoundError, MissingSampleKeyError, CollateDefault,
-    ExportDataset, SupportsGetMulti, SampleCachingAudit, SampleCachingAuditError, ReadOnlyCacheError,
+    ExportDataset, SupportsGetMulti, SampleCachingAudit, SampleCachingAuditError, SampleCachingAuditWarning, ReadOnlyCacheError,
     SampleNotCachedError, SamplesCacher, StaleCacheWarning, DatasetDefault, DatasetWrapSeqToDict, OpReadDataset,
-    CorruptCachedSampleError, BatchSamplerDefault,
+    CorruptCacheError, CorruptCachedSampleError, BatchSamplerDefault, CacheShard, CacheShardError,
     OpAugOneHot, OpRandApply, OpRandCropSeq, OpRepeatAndSample, OpSample, OpSampleAndRepeat, Cast, OpCast, OpOneHotToNumber, OpToFloat, OpToInt, OpToNumpy, OpToTensor, OpApplyPatterns, OpApplyTypes, OpCollectMarker, OpConcat, OpCond, OpCopy, OpDeleteKeypaths, OpFunc, OpKeepKeypaths, OpLambda, OpLookup, OpOverrideNaN, OpReplaceAnyElements, OpReplaceElements, OpSet, OpSetIfNotExist, OpSetRandomChoice, OpToOneHot, OpZScoreNorm, OpRepeat, DataTypeBasic, Patterns, TypeDetectorBase, TypeDetectorPatternsBased,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
@@ -72,9 +81,12 @@ del _public, _PUBLIC_CLASSES
 __all__ = [
     "BatchSamplerDefault",
     "BOOKKEEPING_PREFIX",
+    "CacheShard",
+    "CacheShardError",
     "Cast",
     "CollateDefault",
     "CorruptCachedSampleError",
+    "CorruptCacheError",
     "DataTypeBasic",
     "DatasetDefault",
     "DatasetWrapSeqToDict",
@@ -128,6 +140,7 @@ __all__ = [
     "ReadOnlyCacheError",
     "SampleCachingAudit",
     "SampleCachingAuditError",
+    "SampleCachingAuditWarning",
     "SampleIdNotFoundError",
     "SampleNotCachedError",
     "SamplesCacher",
@@ -142,8 +155,13 @@ __all__ = [
     "find_collect_marker",
     "op_call",
     "op_reverse",
+    "open_published_cache",
     "print_folds_stat",
+    "publication_state",
+    "publish_cache_shards",
+    "published_cache_dirs",
     "sample_id_key",
     "sample_value",
     "value_identity",
+    "verify_cache_shard",
 ]

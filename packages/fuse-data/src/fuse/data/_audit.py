@@ -6,27 +6,46 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-__all__ = ["SampleCachingAudit", "SampleCachingAuditError", "compare_samples"]
+__all__ = ["SampleCachingAudit", "SampleCachingAuditError", "SampleCachingAuditWarning", "compare_samples"]
 
-_UNITS = ("minutes", "samples", None)
+_UNITS = ("minutes", "seconds", "samples", None)
+_ON_ERROR = ("warn", "raise")
+_SWITCH_OFF = (
+    "switch audits off with SamplesCacher(..., audit_first_sample=False, audit_rate=None, "
+    "audit_every_samples=None) (e.g. on a node that has only the cache, not the raw data)"
+)
 
 
 class SampleCachingAuditError(RuntimeError):
-    """A sample loaded from the cache differs from the same sample computed afresh."""
+    """A sample loaded from the cache differs from the same sample computed afresh (or, with
+    ``on_recompute_error="raise"``, could not be computed afresh)."""
+
+
+class SampleCachingAuditWarning(UserWarning):
+    """An audit could not recompute a sample (e.g. the raw data is not on this node), so audits stop in this
+    process."""
 
 
 class SampleCachingAudit:
     """When to audit a cached sample, and how to compare it with a fresh one.
 
     The first sample loaded in each process is audited (``audit_first_sample``), then one sample every
-    ``audit_rate`` minutes or samples (``audit_units``); ``audit_rate=None`` or ``0`` stops the periodic audits.
-    Arrays (numpy or torch) and floats are compared with ``numpy.allclose(rtol, atol, equal_nan)``; everything
-    else with ``==``. The state is per process: every DataLoader worker audits its own first sample.
+    ``audit_rate`` minutes, seconds or samples (``audit_units``; ``audit_rate=None`` or ``0`` stops these), and
+    also one in every ``audit_every_samples`` loaded samples (default 1000, ``None`` stops these), so that a
+    cache that is stale only for some samples is caught in short runs too. Arrays (numpy or torch) and floats are
+    compared with ``numpy.allclose(rtol, atol, equal_nan)``; everything else with ``==``. The state is per process:
+    every DataLoader worker audits its own first sample.
+
+    When the fresh computation itself fails (``on_recompute_error``), e.g. on a node that has the cache but not
+    the raw data, ``"warn"`` (the default) issues a :class:`SampleCachingAuditWarning` naming the sample, the error
+    and how to switch audits off, and stops auditing in that process; ``"raise"`` raises a
+    :class:`SampleCachingAuditError` saying the same.
 
     >>> audit = SampleCachingAudit(audit_first_sample=True, audit_rate=2, audit_units="samples")
     >>> [audit.update() for _ in range(5)]
@@ -39,10 +58,18 @@ class SampleCachingAudit:
         audit_rate: float | None = 30,
         audit_units: str | None = "minutes",
         *,
+        audit_every_samples: int | None = 1000,
+        on_recompute_error: str = "warn",
         rtol: float = 1e-7,
         atol: float = 0.0,
         equal_nan: bool = True,
     ) -> None:
+        if audit_every_samples is not None and (
+            isinstance(audit_every_samples, bool) or not isinstance(audit_every_samples, int) or audit_every_samples < 1
+        ):
+            raise ValueError(f"audit_every_samples must be None or an int >= 1, got {audit_every_samples!r}")
+        if on_recompute_error not in _ON_ERROR:
+            raise ValueError(f"on_recompute_error must be one of {list(_ON_ERROR)}, got {on_recompute_error!r}")
         if audit_units not in _UNITS:
             raise ValueError(f"audit_units must be one of {list(_UNITS)}, got {audit_units!r}")
         if audit_rate is not None and (not isinstance(audit_rate, (int, float)) or audit_rate < 0):
@@ -52,6 +79,8 @@ class SampleCachingAudit:
         self.audit_first_sample = audit_first_sample
         self.audit_rate = audit_rate
         self.audit_units = audit_units
+        self.audit_every_samples = audit_every_samples
+        self.on_recompute_error = on_recompute_error
         self.rtol, self.atol, self.equal_nan = rtol, atol, equal_nan
         self._reset()
 
@@ -60,32 +89,51 @@ class SampleCachingAudit:
         self._seen = 0
         self._last_audit_time = time.monotonic()
         self._since_last = 0
+        self._stopped = False
 
     @property
     def enabled(self) -> bool:
-        """Whether any sample will ever be audited."""
-        return self.audit_first_sample or bool(self.audit_rate)
+        """Whether any sample will ever be audited (in this process)."""
+        if os.getpid() != self._pid:
+            self._reset()
+        if self._stopped:
+            return False
+        return self.audit_first_sample or bool(self.audit_rate) or self.audit_every_samples is not None
 
     def update(self) -> bool:
         """Count one loaded sample; ``True`` when this one should be audited."""
-        if os.getpid() != self._pid:
-            self._reset()
+        if not self.enabled:  # also resets the state in a new process
+            return False
         self._seen += 1
         self._since_last += 1
         if self._seen == 1 and self.audit_first_sample:
             self._since_last = 0
             self._last_audit_time = time.monotonic()
             return True
-        if not self.audit_rate:
-            return False
-        if self.audit_units == "samples":
-            due = self._since_last >= self.audit_rate
-        else:
-            due = time.monotonic() - self._last_audit_time >= 60.0 * self.audit_rate
+        due = self.audit_every_samples is not None and self._seen % self.audit_every_samples == 0
+        if self.audit_rate and self.audit_units == "samples":
+            due = due or self._since_last >= self.audit_rate
+        elif self.audit_rate:
+            seconds = self.audit_rate * (60.0 if self.audit_units == "minutes" else 1.0)
+            due = due or time.monotonic() - self._last_audit_time >= seconds
         if due:
             self._since_last = 0
             self._last_audit_time = time.monotonic()
         return due
+
+    def recompute_failed(self, error: BaseException, sample_id: Any, cache_name: str) -> None:
+        """Handle an error raised while computing ``sample_id`` afresh for an audit (see ``on_recompute_error``)."""
+        message = (
+            f"the audit of cache {cache_name!r} could not recompute sample {sample_id!r} to compare it with the "
+            f"cached copy ({type(error).__name__}: {error}); is the raw data reachable from this node? To audit "
+            f"anyway, make it reachable; otherwise {_SWITCH_OFF}"
+        )
+        if self.on_recompute_error == "raise":
+            raise SampleCachingAuditError(message) from error
+        self._stopped = True
+        warnings.warn(
+            SampleCachingAuditWarning(f"{message}. Audits are off in this process from now on."), stacklevel=4
+        )
 
     def audit(self, cached: Mapping[str, Any], fresh: Mapping[str, Any], sample_id: Any) -> None:
         """Raise :class:`SampleCachingAuditError` naming every differing key when ``cached`` != ``fresh``."""

@@ -13,6 +13,7 @@ Layout: ``<cache_dir>/<unique_name>/hash_<pipeline digest>/`` holds a :mod:`disk
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -40,16 +41,25 @@ from fuse.core import (
     run_multiprocessed,
 )
 from fuse.data._audit import SampleCachingAudit
-from fuse.data._cache_store import CacheStore, ReadOnlyCacheError
+from fuse.data._cache_store import (
+    NO_ENTRY,
+    CacheStore,
+    ReadOnlyCacheError,
+    remove_tree_atomically,
+    sweep_removed,
+    try_remove_cache_dir,
+)
+from fuse.data._claim_wait import ClaimWait
+from fuse.data._identity import lenient_identity
 from fuse.data._pipeline import PipelineDefault
-from fuse.data._sample_codec import decode_sample, encode_sample
+from fuse.data._sample_codec import CorruptCachedSampleError, decode_sample, encode_sample
 from fuse.data._sample_keys import sample_value
 
 __all__ = ["SampleNotCachedError", "SamplesCacher", "StaleCacheWarning", "sample_id_key"]
 
 _log = logging.getLogger("fuse.data")
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 """Bumped when the stored form changes; part of every pipeline hash, so old caches are never misread."""
 _DESCRIPTION_FILE = "pipeline_description.txt"
 _HASH_PREFIX = "hash_"
@@ -128,32 +138,47 @@ def _cache_in_worker(orig_id: Hashable) -> tuple[Hashable, str, Any]:
 class SamplesCacher:
     """Cache the output of a static pipeline per sample, on disk, under ``<cache_dir>/<unique_name>/<hash>/``.
 
-    - **Never stale**: the hash covers every op's class, source and constructor arguments, the per-op kwargs and
-      the pipeline name; a change gives a new directory. Directories of older hashes are reported with a
-      :class:`StaleCacheWarning` and removed by :meth:`prune`.
+    - **Never stale**: the hash covers every op's class, constructor arguments and attributes, the code of your
+      functions and classes it reaches (followed into the module-level functions, classes, constants and modules
+      they reference), the name and version of every installed distribution involved (fuse's own included), the
+      per-op kwargs and the pipeline name; a change gives a new directory. It is taken when the cache is first used
+      (not at construction), so an array changed in place in between counts. Directories of older hashes are
+      reported with a :class:`StaleCacheWarning` and removed by :meth:`prune`. What no hash can see (data files
+      read at run time, environment variables) is what the audit is for.
     - **Atomic and concurrent**: a sample becomes visible only once completely written (a process killed at any
       moment leaves nothing servable; the next run completes the cache). Several processes (DataLoader workers,
-      DDP ranks, two jobs) may build and read the same cache at once: they split the work through claims.
+      DDP ranks, two jobs) may build and read the same cache at once: they split the work through claims, taken in
+      the same transaction as the check that a sample is not committed yet, and a committed sample is never
+      rewritten, so each is computed once and never disappears under a reader.
+    - **Checked**: every value carries checksums verified on read. A damaged sample (a flipped bit, a missing
+      or truncated file) is recomputed by a writable cacher (:meth:`cache_samples`, e.g. ``dataset.create()``,
+      recomputes missing or truncated files) or raises :class:`~fuse.data.CorruptCachedSampleError` naming the
+      sample, the file and the fix; never served.
     - **Selective**: :meth:`delete` (then ``cache_samples`` or :meth:`recache`) recomputes chosen samples;
       :meth:`load_sample` with ``keys`` reads only those keys.
     - **Fast**: large arrays are stored raw in their own dtype and loaded into one buffer without copies;
       ``codec="zlib"`` trades load speed for size.
     - **Many readers, many nodes**: ``read_only=True`` opens a finished cache without locks or writes, e.g. from
-      every rank of a multi-node job on a shared filesystem where SQLite locking is unreliable. Build it once
-      (one process, or rank 0 before a barrier; concurrent builders are also safe on a local disk), or give each
-      node its own local copy, then open it read-only everywhere.
+      every rank of a multi-node job on a shared filesystem where SQLite locking is unreliable. Never build on
+      such a filesystem from several nodes: build in shards on local disks (:class:`~fuse.data.CacheShard`),
+      publish them, and open them all with :func:`~fuse.data.open_published_cache`. Concurrent builders are safe
+      on a local disk.
     - **Several directories**: all ``cache_dirs`` are read (in order); new samples go to the first with at least
       ``min_free_bytes`` free (or where ``custom_write_dir_callable(cache_dirs)`` says).
     - **Audited**: a :class:`SampleCachingAudit` (configured by ``audit`` or ``**audit_kwargs``) recomputes the
-      first loaded sample and then one every 30 minutes, and raises if the cached one differs.
+      first loaded sample, then one in every 1000 and one every 30 minutes, and raises if the cached one differs;
+      where it cannot recompute (no raw data on this node) it warns once and stops auditing in that process.
 
     :param unique_name: the cache's name (a directory name) — one per dataset and static pipeline purpose.
     :param pipeline: the static pipeline whose outputs are cached.
     :param restart_cache: delete ``<cache_dir>/<unique_name>`` in every cache dir first (all hashes).
     :param workers: processes used by :meth:`cache_samples` (0: this process).
-    :param use_pipeline_hash: ``False`` names the directory ``hash_fixed`` whatever the pipeline — you then
-      answer for staleness yourself.
+    :param use_pipeline_hash: ``False`` names the directory ``hash_fixed`` whatever the pipeline (``hash_fixed_<..>``
+      from ``cache_version`` when given) — you then answer for staleness yourself.
     :param claim_timeout: seconds after which another process may take over a sample a process claimed.
+    :param cache_version: a label of your choice, part of the hash. With it, values that have no stable identity
+      (which otherwise raise :class:`~fuse.data.UnstableIdentityError`) are left out of the hash (and logged):
+      change the label whenever they, or anything else the hash cannot see, change.
 
     >>> import tempfile
     >>> from fuse.data import OpLambda
@@ -182,6 +207,7 @@ class SamplesCacher:
         codec: str | None = None,
         min_free_bytes: int = 2**30,
         claim_timeout: float = 600.0,
+        cache_version: str | None = None,
         audit: SampleCachingAudit | None = None,
         **audit_kwargs: Any,
     ) -> None:
@@ -213,15 +239,25 @@ class SamplesCacher:
         self._stores: dict[Path, CacheStore] = {}
         self._written: set[Path] = set()
         self._read_paths: list[Path] | None = None
-        self._pipeline_hash = self._compute_hash() if use_pipeline_hash else f"{_HASH_PREFIX}fixed"
+        if cache_version is not None and (not isinstance(cache_version, str) or not cache_version):
+            raise TypeError(f"cache_version must be a non-empty string (a label you change), got {cache_version!r}")
+        self._cache_version = cache_version
+        self._use_pipeline_hash = use_pipeline_hash
+        self._hash: str | None = None  # taken when the cache is first used (see _pipeline_hash)
+        self._identity = ""  # the pipeline's cache identity the hash was last computed from
+        built_hash = self._compute_hash(report=True)  # now too: an unidentifiable value is reported at once
         if restart_cache:
             self._delete_all_hashes()
-        stale = self.stale_cache_dirs()
+        elif not read_only:
+            for root in self._cache_dirs:  # what a process killed while removing a cache left behind
+                sweep_removed(root)
+                sweep_removed(root / unique_name)
+        stale = self._stale_dirs(built_hash)
         if stale:
             warnings.warn(
                 StaleCacheWarning(
                     f"cache {unique_name!r}: {len(stale)} director{'y' if len(stale) == 1 else 'ies'} of other "
-                    f"pipeline versions beside the current one ({self._pipeline_hash}): "
+                    f"pipeline versions beside the current one ({built_hash}): "
                     f"{', '.join(str(p) for p in stale[:5])}{' ...' if len(stale) > 5 else ''}. They are never "
                     "read; remove them with cacher.prune() (or keep them to switch back)."
                 ),
@@ -229,14 +265,38 @@ class SamplesCacher:
             )
 
     # ------------------------------------------------------------------ identity and places
-    def _compute_hash(self) -> str:
+    def _compute_hash(self, report: bool = False) -> str:
+        version = self._cache_version
+        if not self._use_pipeline_hash:
+            fixed = "" if version is None else "_" + hashlib.sha256(version.encode()).hexdigest()[:16]
+            self._identity = f"fixed{fixed}"
+            return f"{_HASH_PREFIX}{self._identity}"
         digest = hashlib.sha256(f"fuse-cache-v{CACHE_FORMAT_VERSION}|{self._pipeline.get_name()}|".encode())
-        digest.update(self._pipeline.cache_identity().encode())
+        if version is None:
+            self._identity = self._pipeline.cache_identity()
+        else:
+            digest.update(f"cache_version:{version}|".encode())
+            with lenient_identity() as skipped:
+                self._identity = self._pipeline.cache_identity()
+            if skipped and report:
+                _log.warning(
+                    "cache %r: not part of the cache key (cache_version=%r stands for them; change it when they "
+                    "change): %s", self._unique_name, version, "; ".join(skipped[:10]),
+                )  # fmt: skip
+        digest.update(self._identity.encode())
         return _HASH_PREFIX + digest.hexdigest()[:32]
 
     @property
+    def _pipeline_hash(self) -> str:
+        """Taken on first use (not at construction), so that an argument changed in place in between counts."""
+        if self._hash is None:
+            self._hash = self._compute_hash()
+        return self._hash
+
+    @property
     def pipeline_hash(self) -> str:
-        """The name of this pipeline version's directory (``hash_<digest>``)."""
+        """The name of this pipeline version's directory (``hash_<digest>``), fixed from the first use of the
+        cache on (this, :meth:`cache_samples` or :meth:`load_sample`): later changes to the ops are not seen."""
         return self._pipeline_hash
 
     @property
@@ -315,10 +375,11 @@ class SamplesCacher:
         path = self._write_root() / self._unique_name / self._pipeline_hash
         store = self._store(path, read_only=False)
         if path not in self._written:
+            store.remove_orphan_files()  # left by a process killed mid-write or by a full disk
             description = path / _DESCRIPTION_FILE
             if not description.exists():
                 with AtomicFileWriter(description, "w") as file:
-                    file.write(f"{self._pipeline!r}\n\ncache identity: {self._pipeline.cache_identity()}\n")
+                    file.write(f"{self._pipeline!r}\n\ncache identity: {self._identity}\n")
             self._written.add(path)
         return store
 
@@ -329,22 +390,44 @@ class SamplesCacher:
     # ------------------------------------------------------------------ stale versions
     def stale_cache_dirs(self) -> list[Path]:
         """Directories of other pipeline versions under ``<cache_dir>/<unique_name>/`` (never read)."""
+        return self._stale_dirs(self._pipeline_hash)
+
+    def _stale_dirs(self, current: str) -> list[Path]:
         stale: list[Path] = []
         for root in dict.fromkeys([*self._cache_dirs, *self._read_roots()]):
             parent = root / self._unique_name
             if parent.is_dir():
-                stale.extend(p for p in sorted(parent.iterdir()) if p.is_dir() and p.name != self._pipeline_hash)
+                stale.extend(
+                    p
+                    for p in sorted(parent.iterdir())
+                    if p.is_dir() and p.name != current and not p.name.startswith(".")
+                )
         return stale
 
     def prune(self) -> list[Path]:
-        """Remove the directories of other pipeline versions; returns them."""
+        """Remove the directories of other pipeline versions that no process has open; returns those removed.
+
+        A cache that a ``SamplesCacher`` (or a dataset using one) in any process on this machine or, where the
+        filesystem supports ``flock``, another node holds open (its lease) is skipped with a warning: prune again
+        once that job has finished."""
         if self._read_only:
             raise ReadOnlyCacheError("prune() removes directories, which a read_only cacher may not do")
-        stale = self.stale_cache_dirs()
-        for path in stale:
-            shutil.rmtree(path, ignore_errors=True)
-            _log.info("removed stale cache %s", path)
-        return stale
+        removed, busy = [], []
+        for path in self.stale_cache_dirs():
+            if try_remove_cache_dir(path):
+                removed.append(path)
+                _log.info("removed stale cache %s", path)
+            else:
+                busy.append(path)
+        if busy:
+            warnings.warn(
+                f"prune() kept {len(busy)} cache director{'y' if len(busy) == 1 else 'ies'} that another process "
+                f"has open (or that cannot be locked): {', '.join(str(p) for p in busy[:5])}"
+                f"{' ...' if len(busy) > 5 else ''}; prune again once the jobs using them have finished",
+                StaleCacheWarning,
+                stacklevel=2,
+            )
+        return removed
 
     def _delete_all_hashes(self) -> None:
         for store in self._stores.values():
@@ -353,8 +436,9 @@ class SamplesCacher:
         self._written.clear()
         for root in dict.fromkeys([*self._cache_dirs, *self._read_roots()]):
             target = root / self._unique_name
+            sweep_removed(root)
             if target.exists():
-                shutil.rmtree(target)
+                remove_tree_atomically(target)  # a kill meanwhile leaves a .removing-* dir, swept next time
                 _log.info("restart_cache: removed %s", target)
 
     # ------------------------------------------------------------------ building
@@ -378,9 +462,12 @@ class SamplesCacher:
         for sample_id, key in zip(orig_sample_ids, keys, strict=True):
             found, final_ids = self._find_info(key)
             if found:
-                finals[key] = final_ids
-            else:
-                missing.append(sample_id)
+                problem = self._damage(final_ids)
+                if problem is None:
+                    finals[key] = final_ids
+                    continue
+                self._invalidate(sample_id, final_ids, problem)  # then recomputed below (or raises if read-only)
+            missing.append(sample_id)
         if missing:
             if self._read_only:
                 raise SampleNotCachedError(
@@ -394,6 +481,53 @@ class SamplesCacher:
         )
         check_final_ids_unique(result)
         return result
+
+    def _damage(self, final_ids: list[Hashable] | None) -> str | None:
+        """What is wrong with the stored samples ``final_ids`` (a missing row, a missing or short value file: what a
+        ``stat`` shows, the bytes are checked when read), or ``None``."""
+        for final_id in final_ids or []:
+            key = f"sample:{sample_id_key(final_id)}"
+            problems = [store.value_problem(key) for store in self._read_stores()]
+            if problems and None not in problems:  # no dir holds it intact: name a damaged file rather than a gap
+                stored = [p for p in problems if p is not None and not p.startswith(NO_ENTRY)]
+                return f"sample {final_id!r}: {(stored or problems)[0]}"
+        return None
+
+    def _invalidate(
+        self, orig_id: Hashable, final_ids: list[Hashable] | None, problem: str, *, warn: bool = True
+    ) -> None:
+        """Forget the damaged cached sample ``orig_id`` so that it is recomputed (a read-only cacher raises)."""
+        if self._read_only:
+            raise CorruptCachedSampleError(
+                f"cached sample {orig_id!r} in cache {self._unique_name!r} is damaged: {problem}. A read-only cacher "
+                f"cannot recompute it: run dataset.create() (or cacher.recache([{orig_id!r}])) with a writable "
+                "SamplesCacher (read_only=False), or delete the cache directory and build it again"
+            )
+        if warn:
+            _log.warning(
+                "cache %r: recomputing sample %r, whose cached copy is damaged: %s", self._unique_name, orig_id, problem
+            )
+        key = sample_id_key(orig_id)
+        for store in self._read_stores():
+            if not store.read_only:
+                store.delete(f"info:{key}")  # first: without it the id counts as not cached
+                for final_id in final_ids or []:
+                    store.discard(f"sample:{sample_id_key(final_id)}")
+
+    def _orig_id_of(self, sample_id: Hashable) -> tuple[bool, Hashable, list[Hashable] | None]:
+        """The original id whose static pipeline produced ``sample_id``: usually ``sample_id`` itself, else found by
+        a scan of the info records (for repairs only)."""
+        wanted = sample_id_key(sample_id)
+        found, final_ids = self._find_info(wanted)
+        if found and any(sample_id_key(f) == wanted for f in final_ids or []):
+            return True, sample_id, final_ids
+        for store in self._read_stores():
+            for key in store.all_keys():
+                if key.startswith("info:"):
+                    info = store.get_object(key)
+                    if info is not None and any(sample_id_key(f) == wanted for f in info["final_ids"] or []):
+                        return True, info["orig_id"], info["final_ids"]
+        return False, None, None
 
     def _cache_missing(self, missing: list[Hashable], finals: dict[str, list[Hashable] | None]) -> None:
         self._claims_store()  # create the store before forking workers
@@ -413,11 +547,13 @@ class SamplesCacher:
                 mp_context=self._mp_context,
                 desc=desc,
             )
+        waiting = ClaimWait(self._unique_name, self._claim_timeout)  # says what is waited for, never silently
         for orig_id, status, value in outcomes:
             if status == _DONE:
                 finals[sample_id_key(orig_id)] = value
             else:
                 busy.append(orig_id)
+                waiting.note(orig_id, value)
         delay = 0.05
         if busy:
             _log.info("cache %r: waiting for %d samples that other processes are caching", self._unique_name, len(busy))
@@ -431,7 +567,9 @@ class SamplesCacher:
                     finals[sample_id_key(orig_id)] = value
                 else:
                     still.append(orig_id)
+                    waiting.note(orig_id, value)
             busy = still
+            waiting.report(busy)
         self.finalize()
 
     def _owner_alive(self, owner: Mapping[str, Any]) -> bool:
@@ -503,7 +641,8 @@ class SamplesCacher:
         """Compute and store ``orig_id`` unless cached or being cached by a live process (then ``busy``)."""
         key = sample_id_key(orig_id)
         claims = self._claims_store()
-        status, value = self._try_claim(claims, key)
+        with claims.transaction():  # check and claim in one step: no one commits and releases in between
+            status, value = self._try_claim(claims, key)
         if status != _CLAIMED:
             return status, value
         try:
@@ -545,26 +684,47 @@ class SamplesCacher:
     def _commit(self, batch: list[_Computed], claims: CacheStore) -> None:
         """Store the samples and info records of ``batch`` in one transaction and release their claims. An info
         record, written after its samples, is what makes them count. If the commit fails, nothing of ``batch`` is
-        stored and its claims are released, so that another process (or a rerun) computes those samples."""
+        stored and its claims are released, so that another process (or a rerun) computes those samples.
+
+        A committed sample is never rewritten (a reader may be reading its file): a sample committed meanwhile by a
+        process whose claim had expired is kept, and this process's copy dropped."""
         store = self._write_store()
         try:
             with store.transaction():
                 for computed in batch:
-                    for final_key, total, chunks in computed.encoded:
-                        store.put_chunks(f"sample:{final_key}", total, chunks)
-                    info = {"orig_id": computed.orig_id, "final_ids": computed.final_ids}
-                    store.put_object(f"info:{computed.key}", info)
+                    if f"info:{computed.key}" in store:
+                        _log.info("cache %r: %r was committed meanwhile; kept", self._unique_name, computed.orig_id)
+                    else:
+                        for final_key, total, chunks in computed.encoded:
+                            if f"sample:{final_key}" not in store:  # a sound part of a repaired split sample stays
+                                store.put_chunks(f"sample:{final_key}", total, chunks)
+                        info = {"orig_id": computed.orig_id, "final_ids": computed.final_ids}
+                        store.put_object(f"info:{computed.key}", info)
                     if claims is store:
                         claims.delete(f"claim:{computed.key}")
-        except BaseException:
+        except BaseException as error:
             with contextlib.suppress(Exception):
                 for computed in batch:
                     claims.delete(f"claim:{computed.key}")
+            if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+                raise OSError(
+                    errno.ENOSPC,
+                    f"no space left on the device of cache {store.path} while caching "
+                    f"{[c.orig_id for c in batch[:5]]!r}: nothing of them was committed (samples cached before stay "
+                    "readable); free space, or add a cache dir and rerun (dataset.create() resumes where it stopped)",
+                ) from error
             raise
         if claims is not store:
             with claims.transaction():
                 for computed in batch:
                     claims.delete(f"claim:{computed.key}")
+
+    def close(self) -> None:
+        """Close the cache directories and give their leases back (a later use reopens them); until then
+        :meth:`prune` in any process keeps them."""
+        for store in self._stores.values():
+            store.close()
+        self._stores.clear()
 
     def finalize(self) -> None:
         """Merge pending writes into each database file this cacher wrote to, so that read-only openers see them
@@ -580,29 +740,92 @@ class SamplesCacher:
         Raises :class:`SampleNotCachedError` when the sample is not cached, and
         :class:`~fuse.data.SampleCachingAuditError` when an audit finds the cached sample outdated.
         """
+        return self._load_sample(sample_id, keys, repair=True)
+
+    def _load_sample(self, sample_id: Hashable, keys: Sequence[str] | None, *, repair: bool) -> NDict:
         key = f"sample:{sample_id_key(sample_id)}"
         for store in self._read_stores():
-            value = store.get_value(key)
+            try:
+                value = store.get_value(key)
+            except FileNotFoundError as error:
+                problem = f"cached sample {sample_id!r}: its value file {error.filename} is missing"
+                self._repair(sample_id, store, (os.path.relpath(error.filename, store.path), None), problem, repair)
+                return self._load_sample(sample_id, keys, repair=False)
             if value is None:
                 continue
+            if isinstance(value, bytes):
+                where = f"cached sample {sample_id!r} in the database {store.path / 'cache.db'}"
+            else:
+                where = f"cached sample {sample_id!r} in {value.name}"
             try:
-                sample, header = decode_sample(value, f"cached sample {sample_id!r} in {store.path}", keys)
+                sample, header = decode_sample(value, where, keys)
+            except CorruptCachedSampleError as error:
+                # what the damaged row holds, so that a repair never removes a sound value written meanwhile
+                if isinstance(value, bytes):
+                    identity: tuple[Any, ...] = (None, value)
+                else:
+                    identity = (os.path.relpath(value.name, store.path), None)
+                self._repair(sample_id, store, identity, str(error), repair)
+                return self._load_sample(sample_id, keys, repair=False)
             finally:
                 if not isinstance(value, bytes):
                     value.close()
             if self._audit.enabled and self._audit.update():
                 self._audit_sample(sample, sample_id, header.initial_sample_id, keys)
             return sample
+        key = sample_id_key(sample_id)
+        found, final_ids = self._find_info(key)
+        if found and any(sample_id_key(final) == key for final in final_ids or []):  # committed, yet gone
+            problem = f"cached sample {sample_id!r} is committed but its entry is missing"
+            self._repair(sample_id, None, None, problem, repair)
+            return self._load_sample(sample_id, keys, repair=False)
         raise SampleNotCachedError(
             f"sample {sample_id!r} is not in cache {self._unique_name!r} "
             f"({', '.join(str(p) for p in self.cache_dirs())}); cache it with cache_samples([...]) (for a split or "
             "renamed sample, use the id the static pipeline gave it)"
         )
 
+    def _repair(
+        self,
+        sample_id: Hashable,
+        store: CacheStore | None,
+        identity: tuple[Any, ...] | None,
+        problem: str,
+        repair: bool,
+    ) -> None:
+        """Recompute the damaged cached sample ``sample_id`` (whose row in ``store`` is ``identity``; no store: its
+        row is missing) when this cacher can write; otherwise raise an error that names it, the file and the fix."""
+        found, orig_id, final_ids = self._orig_id_of(sample_id)
+        orig = orig_id if found else sample_id
+        read_only = self._read_only or (store is not None and store.read_only)
+        if not repair or read_only or not found:
+            why = "the repair did not help" if not repair else "this cacher is read-only" if read_only else (
+                "its original id is unknown"
+            )  # fmt: skip
+            where = store.path if store is not None else " / ".join(str(p) for p in self.cache_dirs())
+            key = f"sample:{sample_id_key(sample_id)}"
+            seen_by_create = store is None or store.value_problem(key) is not None  # a missing or short file
+            also = " (or dataset.create(), which recomputes missing and truncated files)" if seen_by_create else ""
+            raise CorruptCachedSampleError(
+                f"{problem}; {why}. Recompute it with a writable SamplesCacher: cacher.recache([{orig!r}]){also}, "
+                f"or delete {where} and build the cache again"
+            )
+        _log.warning(
+            "cache %r: recomputing %r, whose cached copy is damaged: %s", self._unique_name, sample_id, problem
+        )
+        if store is not None and identity is not None:
+            store.discard(f"sample:{sample_id_key(sample_id)}", identity=identity)
+        self._invalidate(orig_id, final_ids, problem, warn=False)
+        self.cache_samples([orig_id])
+
     def _audit_sample(
         self, cached: NDict, sample_id: Hashable, initial_id: Hashable, keys: Sequence[str] | None
     ) -> None:
-        output = self._pipeline(create_initial_sample(initial_id))
+        try:
+            output = self._pipeline(create_initial_sample(initial_id))
+        except Exception as error:  # noqa: BLE001  (e.g. no raw data here: warn and stop auditing, or raise)
+            self._audit.recompute_failed(error, sample_id, self._unique_name)
+            return
         candidates = [] if output is None else [output] if isinstance(output, Mapping) else list(output)
         wanted = sample_id_key(sample_id)
         fresh = next((s for s in candidates if sample_id_key(s.get("data.sample_id")) == wanted), None)
@@ -651,7 +874,7 @@ class SamplesCacher:
 
     def __repr__(self) -> str:
         mode = ", read_only" if self._read_only else ""
-        return f"SamplesCacher({self._unique_name!r}, {self._pipeline_hash}, dirs={[str(d) for d in self._cache_dirs]}{mode})"
+        return f"SamplesCacher({self._unique_name!r}, {self._hash or 'hash not taken yet'}, dirs={[str(d) for d in self._cache_dirs]}{mode})"
 
 
 def check_final_ids_unique(mapping: Mapping[Hashable, list[Hashable] | None]) -> None:

@@ -17,6 +17,7 @@ from fuse.core import (
     run_multiprocessed,
 )
 from fuse.data._cacher import SampleNotCachedError, SamplesCacher, check_final_ids_unique, sample_id_key
+from fuse.data._identity import UnstableIdentityError
 from fuse.data._ops_common import find_collect_marker
 from fuse.data._pipeline import PipelineDefault
 from fuse.data._sample_keys import MissingSampleKeyError, sample_value
@@ -117,11 +118,7 @@ class DatasetDefault:
                 f"the static and dynamic pipelines must have different names (both are "
                 f"{static_pipeline.get_name()!r}): the names prefix the bookkeeping keys their ops write"
             )
-        if (
-            cacher is not None
-            and cacher.pipeline is not static_pipeline
-            and cacher.pipeline.cache_identity() != static_pipeline.cache_identity()
-        ):
+        if cacher is not None and not _same_pipeline(cacher.pipeline, static_pipeline):
             raise ValueError(
                 f"the cacher caches pipeline {cacher.pipeline.get_name()!r}, which is not this dataset's static "
                 f"pipeline {static_pipeline.get_name()!r}; build the SamplesCacher with the static pipeline"
@@ -456,3 +453,16 @@ def _select(sample: Mapping[str, Any], keys: Sequence[str], sample_id: Hashable)
             ) from None
         selected[key] = value.to_dict() if isinstance(value, NDict) else value
     return selected
+
+
+def _same_pipeline(cached: PipelineDefault, static: PipelineDefault) -> bool:
+    """Whether the cacher's pipeline is the dataset's static one: the same object, or one with the same identity.
+
+    A pipeline without a stable identity (a ``SamplesCacher(cache_version=...)`` case) must be the same object.
+    """
+    if cached is static:
+        return True
+    try:
+        return cached.cache_identity() == static.cache_identity()
+    except UnstableIdentityError:
+        return False

@@ -2,8 +2,8 @@
 
 Every op knows the arguments it was constructed with, whatever the depth of subclassing (FuseMedML lost them
 for any op deriving directly from its base, so changing ``OpLambda(func)`` or ``OpLookup(map)`` served stale
-cached samples). ``cache_identity()`` combines the class (qualified name and source of it and its bases) with
-those arguments through :func:`fuse.data._identity.value_identity`.
+cached samples). ``cache_identity()`` combines the class (its code, followed into what it references, or its distribution's
+version), those arguments and the instance's attributes through :func:`fuse.data._identity.value_identity`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import hashlib
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from fuse.core import NDict, add_note
-from fuse.data._identity import class_identity, value_identity
+from fuse.data._identity import class_identity, instance_state, value_identity
 
 __all__ = ["OpBase", "OpReversibleBase", "SampleResult", "op_call", "op_reverse"]
 
@@ -31,7 +31,9 @@ class OpBase(ABC):
     of samples to split it (dropping and splitting need a cached static pipeline).
 
     Subclasses just implement ``__call__``; the arguments of their constructor are recorded automatically and
-    become part of :meth:`cache_identity`, so a changed argument never serves a stale cached sample.
+    become part of :meth:`cache_identity`, so a changed argument never serves a stale cached sample. So does every
+    attribute, except those named in the class attribute ``cache_identity_exclude``: use it only for state derived
+    from the rest (a lazily filled lookup, a counter for logging), never for anything that changes the samples.
 
     >>> class OpAdd(OpBase):
     ...     def __init__(self, amount: float) -> None:
@@ -47,6 +49,7 @@ class OpBase(ABC):
     """
 
     _fuse_init_arguments: dict[str, Any]
+    cache_identity_exclude: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -66,9 +69,15 @@ class OpBase(ABC):
         return dict(getattr(self, "_fuse_init_arguments", {}))
 
     def cache_identity(self) -> str:
-        """A digest of the class (name and source of it and its bases) and of the constructor arguments."""
+        """A digest of the class (for your own op: its code and everything it references; for an installed one:
+        its distribution and version), of the constructor arguments and of every attribute of the instance, those
+        set after construction included. Computed when a cache is first used, so it sees in-place changes."""
+        name = type(self).__qualname__
         digest = hashlib.sha256(class_identity(type(self)).encode())
-        digest.update(value_identity(self.init_arguments(), where=f"{type(self).__qualname__} argument").encode())
+        digest.update(value_identity(self.init_arguments(), where=f"{name} argument").encode())
+        excluded = {"_fuse_init_arguments", _CAPTURING, *type(self).cache_identity_exclude}
+        state = {k: v for k, v in instance_state(self).items() if k not in excluded}
+        digest.update(value_identity(state, where=f"{name} attribute").encode())
         return digest.hexdigest()
 
     def __repr__(self) -> str:

@@ -37,6 +37,8 @@ class OpDebugBase(OpBase):
     debugging a
     """
 
+    cache_identity_exclude = ("_num_samples_done",)  # a counter of samples seen: not what the op computes
+
     def __init__(
         self, name: str | None = None, sample_ids: Sequence[Hashable] | None = None, num_samples: int = 0
     ) -> None:

@@ -9,7 +9,7 @@ Differences from FuseMedML, in short: the classes are read from the cached stati
 from a private generator (``seed``, ``set_epoch``); exact-mode counts come from any weights by the largest
 remainder method (FuseMedML raised ``IndexError`` when ``batch_size`` was not a multiple of the number of
 classes); the dataset is never mutated (FuseMedML called ``dataset.subset``); in distributed training every rank
-yields the same number of batches.
+yields the same number of batches, and the ranks agree on the shuffle (without a seed, they take rank 0's).
 """
 
 from __future__ import annotations
@@ -138,7 +138,12 @@ class BatchSamplerDefault:
     :param verbose: log (logger ``"fuse.data"``, level INFO) the class sizes, per-batch counts or probabilities
         and the number of batches.
     :param seed: seeds the sampler's private ``numpy.random.Generator``. ``None`` draws it from numpy's global
-        generator at construction, so ``fuse.core.set_seed`` makes the sampler reproducible.
+        generator at construction, so ``fuse.core.set_seed`` makes the sampler reproducible. The ranks of a
+        distributed run must shuffle alike (their shares overlap and miss samples otherwise), so with ``None`` the
+        first iteration under an initialized ``torch.distributed`` replaces every rank's seed by rank 0's (a
+        broadcast: every process of the default group iterates the sampler, as in DDP training), and with
+        ``num_replicas > 1`` but no ``torch.distributed`` it raises ``ValueError``: pass the same ``seed`` on
+        every rank.
     :param class_source: where the classes are read from. ``"static"``: ``dataset.get_static_values(key)`` (the
         cached static-pipeline output, without running the dynamic pipeline). ``"dynamic"``:
         ``dataset.get_multi(None, keys=[key], **dataset_get_multi_kwargs)``. ``"auto"``: static when the dataset
@@ -157,13 +162,17 @@ class BatchSamplerDefault:
     (rounded up), not from the rank's share. A sampled class that is absent from a rank's share is an error.
 
     The iteration of epoch ``e`` uses ``numpy.random.default_rng([seed, e])``, so iterating the same epoch twice
-    yields the same batches. Until :meth:`set_epoch` is first called, every iteration moves to the next epoch
-    (0, 1, 2, ...), so a training loop that never calls it (Lightning calls ``set_epoch`` on the loader's samplers,
-    not on its batch sampler) still gets new batches every epoch, in step on every rank; after the first call, the
-    epoch changes only through :meth:`set_epoch` (as with torch's ``DistributedSampler``).
+    yields the same batches. The epoch is read when an iteration draws its first batch. Until :meth:`set_epoch` is
+    first called, every iteration moves to the next epoch (0, 1, 2, ...), so a training loop that never calls it
+    still gets new batches every epoch, in step on every rank; after the first call, the epoch changes only
+    through :meth:`set_epoch` (as with torch's ``DistributedSampler``). Lightning calls ``set_epoch`` on a
+    loader's samplers, not on its batch sampler: ``fuse.dl.LightningModuleDefault`` adds the callback
+    ``fuse.dl.BatchSamplerEpoch``, which calls ``set_epoch(trainer.current_epoch)`` at every training epoch start,
+    so a fit resumed from a checkpoint continues with the epoch it stopped at instead of replaying epoch 0.
 
     With Lightning and several devices, pass ``Trainer(use_distributed_sampler=False)``: this sampler shards the
-    data itself (it is not a torch ``BatchSampler``, so Lightning cannot inject a ``DistributedSampler``).
+    data itself (it is not a torch ``BatchSampler``, so Lightning cannot inject a ``DistributedSampler``; when it
+    tries, the ``TypeError`` names that flag).
 
     >>> class TinyDataset:
     ...     labels = ["cat", "cat", "cat", "cat", "dog", "dog"]
@@ -186,6 +195,21 @@ class BatchSamplerDefault:
     """
 
     drop_last: bool = False
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> BatchSamplerDefault:
+        # Lightning rebuilds a batch sampler that is not a torch BatchSampler as
+        # ``type(batch_sampler)(sampler, batch_size=..., drop_last=...)`` to inject a DistributedSampler (under DDP
+        # unless use_distributed_sampler=False, and always in trainer.predict); that call cannot build this class.
+        if "drop_last" in kwargs and len(args) < 2 and "balanced_class_name" not in kwargs:
+            raise TypeError(
+                f"{cls.__name__} was rebuilt as {cls.__name__}(<sampler>, batch_size=..., drop_last=...), which is "
+                "how Lightning injects a DistributedSampler into a batch sampler; this sampler shards the data "
+                "itself (see num_replicas/rank). Build the Trainer with use_distributed_sampler=False, i.e. "
+                "lightning.pytorch.Trainer(..., use_distributed_sampler=False). trainer.predict always rebuilds "
+                "batch samplers: predict with a plain DataLoader(dataset, batch_size=...), since a balanced sampler "
+                "repeats and skips samples"
+            )
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -221,6 +245,9 @@ class BatchSamplerDefault:
         self._num_batches_arg = self._check_num_batches(num_batches)
         self._num_replicas, self._rank = self._check_replicas(num_replicas, rank)
         self._seed = self._check_seed(seed)
+        # a seed drawn here differs between processes unless they share numpy's global state: under
+        # torch.distributed, the first iteration replaces it by rank 0's (see _agreed_seed)
+        self._seed_agreed = seed is not None
         self._epoch = 0
         self._auto_epoch = True
 
@@ -501,7 +528,8 @@ class BatchSamplerDefault:
     # ---------------------------------------------------------------------------------------------------- iterate
     @property
     def seed(self) -> int:
-        """The seed of the private generator (drawn from numpy's global generator when ``seed=None``)."""
+        """The seed of the private generator (drawn from numpy's global generator when ``seed=None``; under
+        ``torch.distributed``, rank 0's from the first iteration on)."""
         return self._seed
 
     @property
@@ -536,15 +564,40 @@ class BatchSamplerDefault:
         return self._compute_num_batches(self._share_class_sizes(self._world()))
 
     def __iter__(self) -> Iterator[list[int]]:
-        """The batches of the current epoch (lists of dataset indices)."""
+        """The batches of the current epoch (lists of dataset indices).
+
+        The epoch is read when the first batch is drawn, not when ``iter()`` is called: Lightning creates the
+        loader's iterator before it calls ``set_epoch`` at the start of an epoch (and of a resumed fit).
+        """
         epoch = self._epoch
         if self._auto_epoch:
             self._epoch += 1
-        return self._batches(epoch)
+        yield from self._batches(epoch)
+
+    def _agreed_seed(self, world: tuple[int, int] | None) -> int:
+        """The seed, the same on every rank: with ``seed=None`` under ``torch.distributed``, rank 0's."""
+        if self._seed_agreed:
+            return self._seed
+        dist = sys.modules.get("torch.distributed")
+        if _torch_world() is not None and dist is not None:
+            if int(dist.get_world_size()) > 1:
+                seeds = [self._seed]
+                dist.broadcast_object_list(seeds, src=0)  # a collective: every rank iterates, so every rank calls
+                self._seed = int(seeds[0])
+            self._seed_agreed = True
+        elif world is not None and world[0] > 1 and self.sampler is None:
+            raise ValueError(
+                f"BatchSamplerDefault: seed=None with num_replicas={world[0]} and torch.distributed not initialized: "
+                "each process drew its own seed, so the ranks would shuffle differently and their shares would "
+                "overlap and miss samples; pass the same seed=<int> on every rank, or iterate after "
+                "torch.distributed.init_process_group (rank 0's seed is then broadcast)"
+            )
+        return self._seed
 
     def _batches(self, epoch: int) -> Iterator[list[int]]:
-        rng = np.random.default_rng([self._seed, epoch])
         world = self._world()
+        seed = self._agreed_seed(world)
+        rng = np.random.default_rng([seed, epoch])
         rank = world[1] if world is not None else 0
         if self.sampler is not None:
             share = self._sampler_indices()
@@ -555,7 +608,7 @@ class BatchSamplerDefault:
         else:
             share = np.arange(len(self._sample_class))
         if world is not None and world[0] > 1:
-            rng = np.random.default_rng([self._seed, epoch, rank])  # a stream of its own on every rank
+            rng = np.random.default_rng([seed, epoch, rank])  # a stream of its own on every rank
         num_batches = self._compute_num_batches(self._share_class_sizes(world, share))
 
         share_classes = self._sample_class[share]

@@ -138,6 +138,8 @@ class OpReadMNIST(OpBase):
     (torch.Size([1, 28, 28]), 9, -0.4242)
     """
 
+    cache_identity_exclude = ("_files",)  # where data_dir's files were found: derived from data_dir, set lazily
+
     def __init__(self, data_dir: str | os.PathLike[str], train: bool = True) -> None:
         super().__init__()
         self._data_dir = Path(data_dir)

@@ -1,0 +1,93 @@
+"""Opening a cache directory: a damaged database or a directory that cannot be written is reported naming the
+directory and the fix; a finished cache that cannot be written opens read-only by itself."""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from pathlib import Path
+
+import diskcache
+import numpy as np
+import pytest
+
+import fuse.data._cache_store as cache_store
+from fuse.data import CorruptCacheError, ReadOnlyCacheError
+from fuse_cache_workers import ids, make_cacher
+
+
+def finished_cache(tmp_path: Path) -> Path:
+    cacher = make_cacher(tmp_path)
+    cacher.cache_samples(ids(3))
+    cacher.finalize()
+    cacher.close()
+    (database,) = tmp_path.rglob("cache.db")
+    return database
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_damaged_database_names_the_cache_and_the_fix(tmp_path: Path, read_only: bool) -> None:
+    database = finished_cache(tmp_path)
+    database.write_bytes(b"this is not an SQLite database, whatever it was" * 100)
+    with pytest.raises(CorruptCacheError, match=rf"(?s){database}.* is damaged .*restart_cache=True") as error:
+        make_cacher(tmp_path, read_only=read_only).load_sample("s000")
+    assert isinstance(error.value.__cause__, sqlite3.DatabaseError)
+
+
+def test_a_finished_cache_that_cannot_be_written_opens_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    finished_cache(tmp_path)
+    monkeypatch.setattr(cache_store, "_writable_dir", lambda path: False)  # a read-only mount, as root sees it
+    cacher = make_cacher(tmp_path)  # the default read_only=False
+    assert cacher.cache_samples(ids(3)) == {i: [i] for i in ids(3)}
+    assert cacher.load_sample("s001")["data.sample_id"] == "s001"
+    with pytest.raises(ReadOnlyCacheError, match=r"robust/hash_\w+ was opened read-only because the directory is not"):
+        cacher.cache_samples(ids(4))
+
+
+def test_committed_samples_stay_readable_when_sqlite_finds_the_disk_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    finished_cache(tmp_path)
+    builder = make_cacher(tmp_path)
+    builder._commit([builder._compute("s007")], builder._claims_store())  # committed, still in the write-ahead log
+    (wal,) = tmp_path.rglob("cache.db-wal")
+    assert wal.stat().st_size > 0
+
+    def full(self: cache_store.CacheStore) -> None:  # what SQLite says when opening for writing on a full disk
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(cache_store.CacheStore, "_open_diskcache", full)
+    cacher = make_cacher(tmp_path)  # e.g. a new DataLoader worker while another job filled the disk
+    for sample_id in [*ids(3), "s007"]:
+        assert cacher.load_sample(sample_id)["data.sample_id"] == sample_id
+    with pytest.raises(ReadOnlyCacheError, match=r"opened read-only because SQLite cannot write .*disk is full"):
+        cacher.cache_samples(ids(5))
+
+
+def test_sqlite_disk_full_on_a_write_is_an_enospc_naming_the_database(tmp_path: Path) -> None:
+    error = cache_store._database_error(tmp_path, sqlite3.OperationalError("database or disk is full"))
+    assert isinstance(error, OSError)
+    assert error.errno == errno.ENOSPC
+    assert f"{tmp_path / 'cache.db'}" in str(error)
+    assert "free space" in str(error)
+
+
+def test_sqlite_unable_to_open_is_reported_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unable(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(diskcache, "Cache", unable)
+    with pytest.raises(ReadOnlyCacheError, match=r"(?s)cannot write the cache database .*cache\.db.*read_only=True"):
+        make_cacher(tmp_path).cache_samples(ids(1))
+
+
+def test_a_store_gives_its_lease_back_when_closed(tmp_path: Path) -> None:
+    database = finished_cache(tmp_path)
+    cacher = make_cacher(tmp_path)
+    assert np.asarray(cacher.load_sample("s000")["data.img"]).shape == (4, 32, 64)
+    assert not cache_store.try_remove_cache_dir(database.parent)  # open: kept
+    cacher.close()
+    assert cache_store.try_remove_cache_dir(database.parent)
+    assert not database.parent.exists()

@@ -12,7 +12,8 @@ of ``fuse.dl`` that you call from your hooks:
   ``validation.metrics.accuracy``, ...);
 - ``step_extract_predictions`` and ``convert_predictions_to_dataframe``: what ``predict_step`` returns, and the
   table made of it;
-- ``model_default_callbacks``: the best-epoch and last checkpoints and the epoch summary.
+- ``model_default_callbacks``: the best-epoch and last checkpoints and the epoch summary; ``BatchSamplerEpoch``:
+  the trainer's epoch for the balanced batch sampler, so that a fit resumed from a checkpoint continues its epochs.
 
 The script runs three steps, each a function you can call on its own: ``run_train`` (writes checkpoints),
 ``run_infer`` (reloads the best checkpoint, predicts the test split, writes a predictions file) and ``run_eval``
@@ -55,6 +56,7 @@ from mnist_common import (
 
 from fuse.core import NDict, set_seed
 from fuse.dl import (
+    BatchSamplerEpoch,
     epoch_end_compute_and_log_losses,
     epoch_end_compute_and_log_metrics,
     model_default_callbacks,
@@ -136,9 +138,10 @@ class LightningModuleMnist(pl.LightningModule):
 
     # ------------------------------------------------------------------------------------------ set-up
     def configure_callbacks(self) -> list[Callback]:
-        """best_epoch.ckpt (highest validation accuracy), last.ckpt, the epoch summary and, with a logger, the
-        learning-rate monitor."""
-        return model_default_callbacks(self._model_dir, BEST_EPOCH_SOURCE, log_lr=bool(self.trainer.loggers))
+        """best_epoch.ckpt (highest validation accuracy), last.ckpt, the epoch summary, with a logger the
+        learning-rate monitor, and the batch sampler's epoch (a resumed fit draws the batches it would have)."""
+        defaults = model_default_callbacks(self._model_dir, BEST_EPOCH_SOURCE, log_lr=bool(self.trainer.loggers))
+        return [*defaults, BatchSamplerEpoch()]
 
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         return make_optimizer(self._model.parameters(), self.hparams["lr"], self.hparams["weight_decay"])

@@ -95,7 +95,7 @@ def test_collector_gather_hook_sees_ids_and_values() -> None:
 
     def gather(local: dict[str, list[Any]]) -> dict[str, list[Any]]:
         seen.append(sorted(local))
-        other = {"id": [f"{sample_id}'" for sample_id in local["id"]], "pred": [0.5 for _ in local["pred"]]}
+        other: dict[str, list[Any]] = {"id": [f"{i}'" for i in local["id"]], "pred": [0.5 for _ in local["pred"]]}
         return {key: values + other[key] for key, values in local.items()}  # as if a second rank sent `other`
 
     collector = MetricCollector(gather_func=gather, pred="pred")

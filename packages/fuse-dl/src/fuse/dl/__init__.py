@@ -40,12 +40,14 @@ from fuse.dl._pl_funcs import (
     convert_predictions_to_dataframe,
     epoch_end_compute_and_log_losses,
     epoch_end_compute_and_log_metrics,
+    gather_predictions,
     model_default_callbacks,
     step_extract_predictions,
     step_losses,
     step_metrics,
 )
 from fuse.dl._pl_module import LightningModuleDefault
+from fuse.dl._sampler_state import BatchSamplerEpoch
 from fuse.dl._version import __version__
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "BackboneMultilayerPerceptron",
     "BackboneResnet",
     "BackboneResnet3D",
+    "BatchSamplerEpoch",
     "BinaryDiceLoss",
     "ClassifierFCN",
     "ClassifierFCN3D",
@@ -88,6 +91,7 @@ __all__ = [
     "convert_predictions_to_dataframe",
     "epoch_end_compute_and_log_losses",
     "epoch_end_compute_and_log_metrics",
+    "gather_predictions",
     "load_model",
     "model_default_callbacks",
     "run_cross_validation",

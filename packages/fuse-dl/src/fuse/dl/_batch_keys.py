@@ -8,11 +8,12 @@ import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fuse.core import NDictView
+from fuse.core import NDict, NDictView
 
 __all__ = ["MissingBatchKeyError", "batch_value", "input_keys"]
 
 _SIMILAR_KEYS_SHOWN = 5
+_ABSENT = object()
 
 
 class MissingBatchKeyError(KeyError):
@@ -42,6 +43,10 @@ def batch_value(batch_dict: Mapping[str, Any], key: str, who: str, role: str | N
     >>> batch_value(NDict({"data": {"image": 1.5}}), "data.image", "ModelWrapSeqToDict", "model_inputs")
     1.5
     """
+    if type(batch_dict) is NDict:  # the per-step path: a stored keypath is a leaf, never a view (views are made
+        value = dict.get(batch_dict, key, _ABSENT)  # only for missing keys), so no further check is needed
+        if value is not _ABSENT:
+            return value
     if not isinstance(batch_dict, Mapping):
         raise TypeError(f"{who}: expected a batch_dict (an NDict or a dict), got {type(batch_dict).__name__}")
     described = repr(key) if role is None else f"{key!r} ({role})"

@@ -31,15 +31,23 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def _call_loss(who: str, function: Callable[..., Any], described: Mapping[str, Any], *args: Any, **kwargs: Any) -> Any:
+def _call_loss(
+    who: str,
+    function: Callable[..., Any],
+    described: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
     """``function(*args, **kwargs)``; a plain ``RuntimeError``/``ValueError`` it raises (typically a shape
-    mismatch) is re-raised with the inputs' keys and shapes (``described``: label -> value) appended."""
+    mismatch) is re-raised with the inputs' keys and shapes (``described``: label -> value, or a function making
+    it only when needed) appended."""
     try:
         return function(*args, **kwargs)
     except (RuntimeError, ValueError) as error:
         if type(error) not in (RuntimeError, ValueError):  # e.g. torch.OutOfMemoryError: leave it alone
             raise
-        inputs = "; ".join(f"{label}: {_describe(value)}" for label, value in described.items())
+        labelled = described() if callable(described) else described
+        inputs = "; ".join(f"{label}: {_describe(value)}" for label, value in labelled.items())
         raise type(error)(f"{who}: the loss function failed on {inputs}: {error}") from error
 
 
@@ -155,12 +163,17 @@ class LossDefault(LossBase):
 
     def forward(self, batch_dict: NDict) -> torch.Tensor:
         """``callable(batch_dict[pred], batch_dict[target])``, times ``weight`` when given."""
-        batch_dict = _preprocess(batch_dict, self.preprocess_func, "LossDefault")
+        # runs every training step: the error description is built only on an error
+        if self.preprocess_func is not None:
+            batch_dict = _preprocess(batch_dict, self.preprocess_func, "LossDefault")
         preds = batch_value(batch_dict, self.pred, "LossDefault", "pred")
         targets = batch_value(batch_dict, self.target, "LossDefault", "target")
-        described = {f"pred {self.pred!r}": preds, f"target {self.target!r}": targets}
+
+        def described() -> dict[str, Any]:
+            return {f"pred {self.pred!r}": preds, f"target {self.target!r}": targets}
+
         loss = _call_loss("LossDefault", self.callable, described, preds, targets)
-        return _weighted(loss, self.weight)
+        return loss if self.weight is None else _weighted(loss, self.weight)
 
 
 def _first_floating_tensor(values: Iterable[Any]) -> torch.Tensor | None:

@@ -98,10 +98,12 @@ class ModelWrapSeqToDict(nn.Module):
         if self.pre_forward_processing_function is not None:
             model_input = self.pre_forward_processing_function(model_input)
 
+        model = self._modules["model"]  # self.model without this class's __getattr__ (it runs every step)
+        assert model is not None
         if isinstance(self.model_inputs, dict):
-            model_output = self.model(*args, **model_input, **kwargs)
+            model_output = model(*args, **model_input, **kwargs)
         else:
-            model_output = self.model(*model_input, *args, **kwargs)
+            model_output = model(*model_input, *args, **kwargs)
 
         if self.post_forward_processing_function is not None:
             model_output = self.post_forward_processing_function(model_output)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,15 +13,19 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from fuse.core import NDict
 from fuse.dl._model_io import save_model as save_model_files
+from fuse.dl._pl_ddp import check_equal_batch_counts, first_padded_position, first_rows, has_ids, num_rows
 from fuse.dl._pl_funcs import (
     all_gather_columns,
+    compute_losses,
     epoch_end_compute_and_log_losses,
     epoch_end_compute_and_log_metrics,
+    gather_predictions,
     model_default_callbacks,
     step_extract_predictions,
     step_losses,
     step_metrics,
 )
+from fuse.dl._sampler_state import BatchSamplerEpoch, _with_batch_sampler_epochs
 from fuse.eval import MetricBase
 
 __all__ = ["LightningModuleDefault"]
@@ -36,12 +41,18 @@ class LightningModuleDefault(pl.LightningModule):
 
     - Each step: ``batch_dict["global_step"]``, ``model(batch_dict)``, losses (``losses.<name>``,
       ``losses.total_loss``), metrics collect the batch.
-    - Each epoch end: losses averaged (across ranks too) and logged as ``<mode><sep>losses.<name>``; metrics
-      evaluated and logged as ``<mode><sep>metrics.<name>[.<sub key>]``; ``mode`` is ``train``, ``validation``,
-      ``test``, or ``validation.<name>`` with several validation dataloaders.
-    - Under DDP every metric collects every rank's samples (samples a distributed sampler repeats are counted
-      once), so the metrics are those of the whole validation set, equal on every rank. Training metrics count
-      a sample repeated within an epoch (a balanced batch sampler) once.
+    - Each epoch end: losses averaged over the epoch's samples (each batch weighted by its number of samples, so the
+      per-sample mean of a mean-reduced loss, across ranks too) and logged as ``<mode><sep>losses.<name>``;
+      metrics evaluated and logged as ``<mode><sep>metrics.<name>[.<sub key>]``; ``mode`` is ``train``,
+      ``validation``, ``test``, or ``validation.<name>`` with several validation dataloaders.
+    - Under DDP every metric gathers every rank's samples once, at the epoch end (samples a distributed sampler
+      repeats are counted once, by sample id), so the metrics are those of the whole validation set, equal on
+      every rank. The validation and test losses leave out the rows ``DistributedSampler`` pads ranks with, so they
+      equal one process's. Ranks must run as many training, validation and test batches (a mismatch raises at the
+      epoch start, naming the counts), and evaluation batches need sample ids (``data.sample_id``) to drop the
+      repeats. ``trainer.predict`` returns the whole set's predictions on every rank (see
+      :func:`gather_predictions`). Training metrics count a sample repeated within an epoch (a balanced batch
+      sampler) once.
     - Callbacks: yours plus :func:`model_default_callbacks` (best-epoch checkpoints per ``best_epoch_source``,
       ``last.ckpt``, an epoch summary file, the learning-rate monitor when a logger is set); no checkpoints
       under ``Trainer(enable_checkpointing=False)``.
@@ -141,7 +152,14 @@ class LightningModuleDefault(pl.LightningModule):
         self._log_unit = log_unit
         self._prediction_keys: list[str] | None = None
         self._train_step_losses: list[dict[str, Any]] = []
+        self._train_step_sizes: list[int] = []
         self._eval_step_losses: dict[int, list[dict[str, Any]]] = {}
+        self._eval_step_sizes: dict[int, list[int]] = {}
+        self._distributed = False
+        self._sampler_epoch: BatchSamplerEpoch | None = None
+        self._warned_no_ids = False
+        self._rows_seen: dict[int, int] = {}  # per evaluation dataloader, rows of this epoch so far
+        self._first_padded: dict[int, int | None] = {}  # per evaluation dataloader, where the sampler's padding starts
         if save_arguments:
             self._write_arguments()
 
@@ -154,14 +172,17 @@ class LightningModuleDefault(pl.LightningModule):
     def setup(self, stage: str) -> None:
         """Under DDP, make every metric gather every rank's samples (and count repeated samples once). Training
         metrics always count a repeated sample once: a balanced batch sampler repeats samples within an epoch."""
-        distributed = self.trainer.world_size > 1
+        distributed = self._distributed = self.trainer.world_size > 1
         gather = all_gather_columns if distributed else None  # one process: no gathering (it costs a copy)
         for metric in self._all_metrics(train=True, evaluation=distributed):
             metric.set_distributed_gather(gather, drop_repeated_ids=True)
 
     def configure_callbacks(self) -> list[Callback]:
         """Your callbacks plus :func:`model_default_callbacks`; its checkpoints are left out when the trainer was
-        built with ``enable_checkpointing=False`` (each one costs a hook call per step)."""
+        built with ``enable_checkpointing=False`` (each one costs a hook call per step). Plus
+        :class:`BatchSamplerEpoch`: a resumed fit continues a batch sampler's epochs (taken out again at the start of
+        a fit whose training loaders have no batch sampler with ``set_epoch``: each callback costs hook calls per
+        step)."""
         trainer = self._trainer
         has_logger = bool(getattr(trainer, "loggers", None))
         defaults = model_default_callbacks(
@@ -169,7 +190,20 @@ class LightningModuleDefault(pl.LightningModule):
         )
         if trainer is not None and not trainer.checkpoint_callbacks:
             defaults = [callback for callback in defaults if not isinstance(callback, ModelCheckpoint)]
-        return [*self._callbacks, *defaults]
+        self._sampler_epoch = BatchSamplerEpoch()
+        return [*self._callbacks, *defaults, self._sampler_epoch]
+
+    def on_train_start(self) -> None:
+        trainer = self.trainer
+        callbacks: list[Callback] = getattr(trainer, "callbacks", [])  # set on the trainer, not declared by it
+        added = self._sampler_epoch
+        if (
+            added is not None
+            and added in callbacks
+            and not getattr(trainer, "reload_dataloaders_every_n_epochs", 0)  # later loaders might need it
+            and not any(True for _ in _with_batch_sampler_epochs(trainer.train_dataloader))
+        ):
+            callbacks.remove(added)  # after the callbacks' on_train_start: no hook loop is running
 
     def configure_optimizers(self) -> Any:
         if self._optimizers_and_lr_schs is None:
@@ -189,15 +223,22 @@ class LightningModuleDefault(pl.LightningModule):
 
     # ------------------------------------------------------------------ steps
     def forward(self, batch_dict: NDict) -> NDict:
-        output = self._model(batch_dict)
-        return output if isinstance(output, NDict) else batch_dict
+        model = self._modules["_model"]  # self._model, without a call of nn.Module.__getattr__ per step
+        assert model is not None
+        output = model(batch_dict)
+        return output if type(output) is NDict or isinstance(output, NDict) else batch_dict
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor | None:
+        # the per-step path of every fit: kept lean (benchmarks/train_step.py holds it to a plain LightningModule)
         batch_dict = self._run_model(batch)
-        total = step_losses(self._losses, batch_dict)
-        step_metrics(self._train_metrics, batch_dict)
-        if "losses" in batch_dict:
-            self._train_step_losses.append(batch_dict["losses"].to_dict())
+        total, recorded = compute_losses(self._losses, batch_dict)
+        if self._train_metrics:
+            if self._distributed and not self._warned_no_ids and not has_ids(batch_dict):
+                self._warn_no_ids()
+            step_metrics(self._train_metrics, batch_dict)
+        if recorded:
+            self._train_step_losses.append(recorded)
+            self._train_step_sizes.append(num_rows(batch_dict))
         return total
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -212,7 +253,11 @@ class LightningModuleDefault(pl.LightningModule):
         return step_extract_predictions(self._prediction_keys, self._run_model(batch))
 
     def _run_model(self, batch: Mapping[str, Any]) -> NDict:
-        batch_dict = batch if isinstance(batch, NDict) else NDict(dict(batch))
+        # every step: type() before isinstance (NDict is an ABC, whose isinstance is a Python-level call)
+        if type(batch) is not dict and (type(batch) is NDict or isinstance(batch, NDict)):
+            batch_dict = batch
+        else:
+            batch_dict = NDict(batch)  # a copy: the caller's batch is left as it is
         batch_dict["global_step"] = self.global_step
         return self.forward(batch_dict)
 
@@ -220,11 +265,34 @@ class LightningModuleDefault(pl.LightningModule):
         self, batch: Mapping[str, Any], dataloader_idx: int, metrics: list[tuple[str | None, Metrics]]
     ) -> None:
         batch_dict = self._run_model(batch)
-        step_losses(self._losses_for(dataloader_idx), batch_dict)
-        if metrics:
-            step_metrics(metrics[dataloader_idx][1] if dataloader_idx < len(metrics) else {}, batch_dict)
-        if "losses" in batch_dict:
-            self._eval_step_losses.setdefault(dataloader_idx, []).append(batch_dict["losses"].to_dict())
+        kept = rows = num_rows(batch_dict)
+        seen = self._rows_seen.get(dataloader_idx, 0)
+        self._rows_seen[dataloader_idx] = seen + rows
+        first_padded = self._first_padded.get(dataloader_idx)
+        if first_padded is not None and seen + rows > first_padded:
+            kept = max(first_padded - seen, 0)  # the rows DistributedSampler padded this rank with: not in the losses
+        loss_batch = batch_dict if kept == rows else first_rows(batch_dict, rows, kept)
+        if kept:
+            step_losses(self._losses_for(dataloader_idx), loss_batch)
+            if loss_batch is not batch_dict and "losses" in loss_batch:  # metrics may read them from the batch
+                for name, value in loss_batch["losses"].items():
+                    batch_dict["losses." + name] = value
+        dataloader_metrics = metrics[dataloader_idx][1] if dataloader_idx < len(metrics) else {}
+        if dataloader_metrics:
+            if self._distributed and not has_ids(batch_dict):
+                raise ValueError(
+                    "under DDP every evaluation batch needs sample ids (one of 'data.sample_id', 'id', 'sample_id'): "
+                    "the distributed sampler pads ranks with repeated samples, which the metrics drop by id; this "
+                    f"batch (dataloader {dataloader_idx}) has the keys {sorted(batch_dict.keypaths())}. Keep "
+                    "data.sample_id in the batch (CollateDefault does) or evaluate in one process"
+                )
+            step_metrics(dataloader_metrics, batch_dict)
+        # an entry per dataloader even when every row was padding: every rank logs (a collective) as many losses
+        step_losses_of = self._eval_step_losses.setdefault(dataloader_idx, [])
+        step_sizes_of = self._eval_step_sizes.setdefault(dataloader_idx, [])
+        if kept and "losses" in loss_batch:
+            step_losses_of.append(loss_batch["losses"].to_dict())
+            step_sizes_of.append(kept)
 
     def _losses_for(self, dataloader_idx: int) -> dict[str, Any]:
         if self._validation_losses:
@@ -237,10 +305,33 @@ class LightningModuleDefault(pl.LightningModule):
         return self._losses
 
     # ------------------------------------------------------------------ epoch ends
+    def on_train_epoch_start(self) -> None:
+        if self._distributed:
+            check_equal_batch_counts("training", [self.trainer.num_training_batches])
+        self._train_step_losses, self._train_step_sizes = [], []
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_epoch_start("validation", self.trainer.num_val_batches, self.trainer.val_dataloaders)
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_epoch_start("test", self.trainer.num_test_batches, self.trainer.test_dataloaders)
+
+    def _eval_epoch_start(self, stage: str, batch_counts: Sequence[float] | float, loaders: Any) -> None:
+        self._eval_step_losses, self._eval_step_sizes, self._rows_seen = {}, {}, {}
+        self._first_padded = {}
+        if not self._distributed:
+            return
+        check_equal_batch_counts(stage, list(batch_counts) if isinstance(batch_counts, Sequence) else [batch_counts])
+        flat = list(loaders.values()) if isinstance(loaders, Mapping) else loaders
+        flat = list(flat) if isinstance(flat, (list, tuple)) else [flat]
+        self._first_padded = {index: first_padded_position(loader) for index, loader in enumerate(flat)}
+
     def on_train_epoch_end(self) -> None:
-        epoch_end_compute_and_log_losses(self, "train", self._train_step_losses, sep=self._sep)
+        epoch_end_compute_and_log_losses(
+            self, "train", self._train_step_losses, sep=self._sep, batch_sizes=self._train_step_sizes
+        )
         epoch_end_compute_and_log_metrics(self, "train", self._train_metrics, sep=self._sep)
-        self._train_step_losses = []
+        self._train_step_losses, self._train_step_sizes = [], []
         self._log_epoch_as_step()
 
     def on_validation_epoch_end(self) -> None:
@@ -249,6 +340,17 @@ class LightningModuleDefault(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test", self._test_metrics)
 
+    def on_predict_epoch_end(self) -> None:
+        """Under DDP, replace each rank's predictions by the whole set's (:func:`gather_predictions`), so that what
+        ``trainer.predict`` returns on every rank is what one process returns."""
+        loop = self.trainer.predict_loop
+        if not self._distributed or not loop.return_predictions:
+            return
+        predictions = loop.predictions
+        per_dataloader = predictions if loop.num_dataloaders > 1 else [predictions]
+        for batches in per_dataloader:
+            batches[:] = gather_predictions(batches)  # in place: the list trainer.predict returns
+
     def _eval_epoch_end(self, stage: str, metrics: list[tuple[str | None, Metrics]]) -> None:
         count = max(len(metrics), len(self._eval_step_losses), 1)
         for index in range(count):
@@ -256,10 +358,16 @@ class LightningModuleDefault(pl.LightningModule):
             if name is None and self._validation_losses and index < len(self._validation_losses):
                 name = self._validation_losses[index][0]
             mode = stage if count == 1 or name is None else f"{stage}.{name}"
-            epoch_end_compute_and_log_losses(self, mode, self._eval_step_losses.get(index, []), sep=self._sep)
+            epoch_end_compute_and_log_losses(
+                self,
+                mode,
+                self._eval_step_losses.get(index, []),
+                sep=self._sep,
+                batch_sizes=self._eval_step_sizes.get(index, []),
+            )
             if index < len(metrics):
                 epoch_end_compute_and_log_metrics(self, mode, metrics[index][1], sep=self._sep)
-        self._eval_step_losses = {}
+        self._eval_step_losses, self._eval_step_sizes = {}, {}
 
     def _log_epoch_as_step(self) -> None:
         if self._log_unit == "epoch":
@@ -273,6 +381,16 @@ class LightningModuleDefault(pl.LightningModule):
             )
 
     # ------------------------------------------------------------------ helpers
+    def _warn_no_ids(self) -> None:
+        self._warned_no_ids = True
+        warnings.warn(
+            "under DDP the training batches have no sample ids (one of 'data.sample_id', 'id', 'sample_id'): the "
+            "training metrics cannot drop the samples the distributed sampler repeats, so they count them twice. "
+            "Keep data.sample_id in the batch (CollateDefault does)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
     def _all_metrics(self, *, train: bool, evaluation: bool) -> list[MetricBase]:
         unique: dict[int, MetricBase] = {}
         if evaluation:

@@ -30,10 +30,12 @@ class MetricCollector(MetricBase):
     :param batch_pre_collect_process_func: ``f(batch) -> batch`` applied to every batch.
     :param batch_post_collect_process_func: ``f(**picked_batch) -> dict`` applied to every batch's picked values.
     :param post_keys_to_collect: the names a post-collect function returns (default: all of them).
-    :param collect_distributed: apply ``gather_func`` to every batch (distributed training).
+    :param collect_distributed: apply ``gather_func`` to what the batches collected (distributed training).
     :param collect_ids: collect ids from the first of ``id``, ``data.sample_id``, ``sample_id`` present.
     :param gather_func: ``f({name: list of local values, "id": ids}) -> same, gathered from all ranks``;
-        fuse-dl provides one for DDP, so this package never imports torch.
+        fuse-dl provides one for DDP, so this package never imports torch. It runs once, on everything the
+        batches collected, when the collected data is first read (``eval``, ``get``): one collective per metric
+        per epoch, as torchmetrics syncs at ``compute``, so every rank must read (evaluate) it.
     :param keys_to_collect: ``name=key`` pairs, e.g. ``pred="model.output.head_0"``.
 
     >>> collector = MetricCollector(pred="pred", target="target")
@@ -69,18 +71,20 @@ class MetricCollector(MetricBase):
         self.reset()
 
     def set_distributed_gather(self, gather_func: GatherFunc | None, *, drop_repeated_ids: bool = True) -> None:
-        """Gather every collected batch from all ranks with ``gather_func`` (unless a gather function was given to
-        the constructor) and, with ``drop_repeated_ids``, keep only the first sample of each id: a distributed
-        sampler pads the last batches with repeated samples so that every rank gets as many. Called by fuse-dl
-        under DDP; without it, repeated ids are an error. ``gather_func=None`` only sets ``drop_repeated_ids`` (one
-        process whose sampler repeats samples)."""
+        """Gather what the batches collected from all ranks with ``gather_func`` (unless a gather function was
+        given to the constructor; once, when the data is first read) and, with ``drop_repeated_ids``, keep only
+        the first sample of each id: a distributed sampler pads the last batches with repeated samples so that
+        every rank gets as many. Called by fuse-dl under DDP; without it, repeated ids are an error.
+        ``gather_func=None`` only sets ``drop_repeated_ids`` (one process whose sampler repeats samples)."""
         if gather_func is not None and self._gather is None:
             self._gather = gather_func
         self._drop_repeated_ids = drop_repeated_ids
 
     def reset(self) -> None:
         self._values: dict[str, list[np.ndarray | list[Any]]] = {}  # per name, one chunk per batch
-        self._ids: list[Any] = []
+        self._ids: list[Any] = []  # this process's, in collection order
+        self._from_batches = False  # collected by collect() (gathered under DDP), not set() (already whole)
+        self._final_ids: list[Any] = []  # after gathering and dropping repeats
         self._arrays: dict[str, np.ndarray] | None = None
         self._index: pd.Index | None = None
 
@@ -124,11 +128,7 @@ class MetricCollector(MetricBase):
         if self._batch_post is not None:
             values = self._as_dict(self._batch_post(**values), per_sample=False)
         columns: dict[str, np.ndarray | list[Any]] = {name: _chunk(value) for name, value in values.items()}
-        if distributed and self._collect_distributed and self._gather is not None:
-            local = {name: list(chunk) for name, chunk in columns.items()}
-            gathered = self._gather({**local, **({"id": list(ids)} if ids is not None else {})})
-            ids = gathered.pop("id", None)
-            columns = dict(gathered)
+        self._from_batches = distributed
         self._extend(columns, ids)
 
     def _as_dict(self, output: Any, per_sample: bool) -> dict[str, Any]:
@@ -169,23 +169,33 @@ class MetricCollector(MetricBase):
     # ------------------------------------------------------------------ reading
     def _finalize(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
-            self._arrays = {name: _join(chunks) for name, chunks in self._values.items()}
-            lengths = {name: len(array) for name, array in self._arrays.items()}
-            if self._ids and any(n != len(self._ids) for n in lengths.values()):
-                raise ValueError(f"collected {len(self._ids)} ids but {lengths} values")
-            if self._drop_repeated_ids and self._ids:
-                first = ~pd.Index(_ids_as_array(self._ids), tupleize_cols=False).duplicated(keep="first")
+            arrays = {name: _join(chunks) for name, chunks in self._values.items()}
+            ids = list(self._ids)
+            lengths = {name: len(array) for name, array in arrays.items()}
+            if ids and any(n != len(ids) for n in lengths.values()):
+                raise ValueError(f"collected {len(ids)} ids but {lengths} values")
+            if self._from_batches and self._collect_distributed and self._gather is not None:
+                # once for everything collected: a collective per batch would cost a round trip per step
+                local: dict[str, list[Any]] = {name: list(array) for name, array in arrays.items()}
+                gathered = self._gather({**local, **({"id": ids} if ids else {})})
+                ids = list(gathered.pop("id", []))
+                arrays = {
+                    name: _join([values if isinstance(values, np.ndarray) else list(values)])
+                    for name, values in gathered.items()
+                }
+            if self._drop_repeated_ids and ids:
+                first = ~pd.Index(_ids_as_array(ids), tupleize_cols=False).duplicated(keep="first")
                 if not first.all():
-                    self._arrays = {name: array[first] for name, array in self._arrays.items()}
-                    self._ids = [sample_id for sample_id, keep in zip(self._ids, first, strict=True) if keep]
-            self._index = id_index(self._ids, "the collected data") if self._ids else None
+                    arrays = {name: array[first] for name, array in arrays.items()}
+                    ids = [sample_id for sample_id, keep in zip(ids, first, strict=True) if keep]
+            self._arrays, self._final_ids = arrays, ids
+            self._index = id_index(ids, "the collected data") if ids else None
         return self._arrays
 
     def get_ids(self) -> list[Any] | None:
         """The collected ids in collection order, or ``None`` when none were collected."""
-        if self._drop_repeated_ids:
-            self._finalize()  # drops them
-        return list(self._ids) if self._ids else None
+        self._finalize()  # gathers them from all ranks, drops repeats
+        return list(self._final_ids) if self._final_ids else None
 
     def get(self, ids: Sequence[Hashable] | np.ndarray | None = None) -> dict[str, np.ndarray]:
         """``{name: array}`` for all samples in collection order, or for ``ids`` in that order (repeats allowed)."""

@@ -92,3 +92,14 @@ def test_set_seed_makes_cuda_work_reproducible() -> None:
         return (a @ b).sum(dim=0).cpu()
 
     assert torch.equal(run(), run())
+
+
+def test_tensors_are_leaves_and_mappings_still_nest() -> None:
+    tensor, parameter = torch.zeros(2), torch.nn.Parameter(torch.ones(1))
+    for _ in range(2):  # the second time through the cached leaf types
+        nd = NDict({"data": {"x": tensor, "w": parameter}})
+        nd["model.out"] = tensor
+        nd["model.heads"] = {"a": tensor, "b": {"c": parameter}}
+        assert nd.keypaths() == ["data.x", "data.w", "model.out", "model.heads.a", "model.heads.b.c"]
+        assert nd["model.out"] is tensor
+        assert nd["model.heads.b.c"] is parameter

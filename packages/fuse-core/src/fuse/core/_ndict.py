@@ -21,10 +21,23 @@ import numpy as np
 
 __all__ = ["NDict", "NDictView", "NestedKeyError"]
 
-# Values of these exact types are leaves: one set lookup instead of the (slower) ``Mapping`` ABC check.
-_LEAF_TYPES = frozenset(
-    {np.ndarray, str, bytes, int, float, bool, list, tuple, type(None), np.float32, np.float64, np.int32, np.int64}
-)
+# Values of these exact types are leaves: one set lookup instead of the (slower) ``Mapping`` ABC check. torch's
+# tensor types join it on first use (see _is_nested_mapping), so that fuse-core need not import torch.
+_LEAF_TYPES: set[type] = {
+    np.ndarray,
+    str,
+    bytes,
+    int,
+    float,
+    bool,
+    list,
+    tuple,
+    type(None),
+    np.float32,
+    np.float64,
+    np.int32,
+    np.int64,
+}
 _dict_get = dict.get
 _dict_setitem = dict.__setitem__
 _dict_keys = dict.keys
@@ -82,15 +95,25 @@ def _closest_keys(key: str, keypaths: Iterable[str], n: int) -> list[str]:
     return difflib.get_close_matches(key, list(candidates), n=n, cutoff=0)
 
 
+def _is_nested_mapping(value: Any) -> bool:
+    """Whether a value whose type is not in ``_LEAF_TYPES`` is a mapping to flatten into keypaths."""
+    if isinstance(value, Mapping):
+        return True
+    module = type(value).__module__
+    if module == "torch" or module.startswith("torch."):  # tensors are never mappings: a set lookup from now on
+        _LEAF_TYPES.add(type(value))
+    return False
+
+
 def _flatten_into(flat: dict[str, Any], prefix: str, mapping: Mapping[str, Any], root: NDict) -> None:
     """Add the leaves of a nested mapping to ``flat`` as ``prefix + keypath``, checking every key segment."""
-    if isinstance(mapping, NDict) and mapping._root() is root:
+    if type(mapping) is not dict and isinstance(mapping, NDict) and mapping._root() is root:
         mapping = mapping.to_dict()  # a view of the NDict being written: snapshot it first
     for sub_key, value in mapping.items():
         # the test of _check_key, inlined: this loop builds every sample
         if type(sub_key) is not str or not sub_key or sub_key[0] == "." or sub_key[-1] == "." or ".." in sub_key:
             raise _invalid_key(prefix + sub_key if type(sub_key) is str else sub_key)
-        if type(value) not in _LEAF_TYPES and isinstance(value, Mapping):
+        if type(value) not in _LEAF_TYPES and _is_nested_mapping(value):
             _flatten_into(flat, prefix + sub_key + ".", value, root)
         else:
             flat[prefix + sub_key] = value
@@ -441,6 +464,8 @@ class NDict(_NDictMethods, dict[str, Any], metaclass=ABCMeta):  # type: ignore[m
             if type(dict_like) is not dict:
                 raise TypeError(f"already_flat=True needs a plain dict of keypaths, got {type(dict_like).__name__}")
             dict.update(self, dict_like)
+        elif type(dict_like) is dict:  # the common case (a collated batch), before the slower ABC checks
+            self._merge_mapping("", dict_like)
         elif isinstance(dict_like, NDict):
             dict.update(self, dict_like.to_dict())
         elif isinstance(dict_like, Mapping):
@@ -478,7 +503,7 @@ class NDict(_NDictMethods, dict[str, Any], metaclass=ABCMeta):  # type: ignore[m
         return None
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if type(value) not in _LEAF_TYPES and isinstance(value, Mapping):
+        if type(value) not in _LEAF_TYPES and _is_nested_mapping(value):
             _check_key(key)
             self._merge_mapping(key + ".", value)
             return

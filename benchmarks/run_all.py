@@ -19,6 +19,7 @@ BENCHMARKS = [
     "eval_ci",
     "eval_paired",
     "eval_delong",
+    "eval_mrmc",
     "eval_import",
     "data_cache",
     "worker_memory",

@@ -134,7 +134,7 @@ def test_confidence_interval_percentile_indices() -> None:
 
 def test_ci_errors() -> None:
     with pytest.raises(ValueError, match="ci_method must be one of"):
-        CI(MetricAUCROC(pred="p", target="t"), ci_method="BCA")
+        CI(MetricAUCROC(pred="p", target="t"), ci_method="STUDENTIZED")
     with pytest.raises(ValueError, match="num_of_bootstraps"):
         CI(MetricAUCROC(pred="p", target="t"), num_of_bootstraps=0)
     metric = CI(MetricDefault(lambda pred, target: np.array([1, 2]), pred="p", target="t"), num_of_bootstraps=2)

@@ -219,10 +219,15 @@ def test_html_is_self_contained_with_tables_and_figures(tmp_path: Path) -> None:
     markdown = (tmp_path / "results.md").read_text()
     assert "| Metric | Estimate | 95% CI | Counts | Interval method |" in markdown
     if _has_matplotlib():
-        assert len(page.images) == 3
+        assert len(page.images) == 4
         assert all(image["src"].startswith("data:image/png;base64,iVBORw0KGgo") for image in page.images)
-        assert {path.name for path in tmp_path.glob("*.png")} == {"roc.png", "precision_recall.png", "calibration.png"}
-        assert html.count("<figcaption>") == 3
+        assert {path.name for path in tmp_path.glob("*.png")} == {
+            "roc.png",
+            "precision_recall.png",
+            "calibration.png",
+            "decision_curve.png",
+        }
+        assert html.count("<figcaption>") == 4
 
 
 def test_without_matplotlib_the_report_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -269,3 +274,119 @@ def test_report_renders_in_a_headless_browser(tmp_path: Path) -> None:
     assert (top < 0.5).mean() > 0.005  # text in the first screenful (title, summary), not an empty top
     if _has_matplotlib():
         assert (pixels[1800:] < 0.9).mean() > 0.005  # the figures further down were drawn
+
+
+# --- calibration statistics and the decision curve (binary reports) ---------------------------------------------------
+
+
+def test_calibration_statistics_and_decision_curve_match_the_metrics_under_ci(tmp_path: Path) -> None:
+    from fuse.eval import MetricCalibrationStats, MetricNetBenefit, calibration_stats, net_benefit
+
+    scores, labels, _ = _binary()
+    settings = ReportSettings(bootstraps=60, seed=11, plots=False, decision_thresholds=(0.1, 0.3))
+    report = write_report(tmp_path, scores, labels, ["benign", "malignant"], settings=settings)
+    data = _frame({"id": np.arange(len(labels)), "pred": scores, "target": labels})
+    metrics = {
+        "cal": CI(MetricCalibrationStats(pred="pred", target="target"), stratum="target", num_of_bootstraps=60,
+                  rnd_seed=11),
+        "nb": CI(MetricNetBenefit(pred="pred", target="target", thresholds=0.3), stratum="target",
+                 num_of_bootstraps=60, rnd_seed=11),
+    }  # fmt: skip
+    with pytest.warns(UserWarning, match=r"\[treat_all\]: the 95% bootstrap interval has width zero"):
+        direct = EvaluatorDefault().eval(ids=None, data=data, metrics=metrics)  # stratified: the prevalence is fixed
+    statistics = report["calibration_statistics"]
+    assert list(statistics) == ["intercept", "slope", "ici", "e50", "e90", "emax"]
+    for key, value in calibration_stats(scores, labels).items():
+        assert statistics[key]["value"] == pytest.approx(value, abs=1e-12), key
+        # the same resamplings as CI's (seed, strata): the same interval
+        assert (statistics[key]["low"], statistics[key]["high"]) == pytest.approx(
+            (direct[f"metrics.cal.{key}.conf_lower"], direct[f"metrics.cal.{key}.conf_upper"]), abs=1e-7
+        ), key
+    decision = report["decision_curve"]
+    curve = net_benefit(scores, labels)
+    assert decision["thresholds"] == curve["threshold"].tolist()
+    np.testing.assert_allclose(decision["net_benefit"], curve["net_benefit"], atol=1e-12)
+    np.testing.assert_allclose(decision["treat_all"], curve["treat_all"], atol=1e-12)
+    assert all(low <= value <= high for low, value, high in zip(
+        decision["net_benefit_low"], decision["net_benefit"], decision["net_benefit_high"], strict=True))  # fmt: skip
+    row = decision["table"][1]
+    assert row["threshold"] == 0.3
+    assert row["net_benefit"]["value"] == pytest.approx(direct["metrics.nb.net_benefit.org"], abs=1e-12)
+    assert (row["net_benefit"]["low"], row["net_benefit"]["high"]) == pytest.approx(
+        (direct["metrics.nb.net_benefit.conf_lower"], direct["metrics.nb.net_benefit.conf_upper"]), abs=1e-12
+    )
+    markdown = (tmp_path / "results.md").read_text()
+    assert "## Calibration statistics" in markdown
+    assert "| ECE (10 equal-width bins) |" in markdown  # next to the ECE
+    assert "| Calibration slope |" in markdown
+    assert "## Net benefit (decision curve analysis)" in markdown
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["decision_curve"]["rule"] == "treat iff p >= threshold"
+
+
+def test_decision_curve_range_and_its_figure(tmp_path: Path) -> None:
+    scores, labels, _ = _binary(n=80)
+    settings = ReportSettings(bootstraps=20, decision_curve_range=(0.05, 0.3), decision_thresholds=())
+    report = write_report(tmp_path, scores, labels, settings=settings)
+    assert report["decision_curve"]["thresholds"] == [i / 100 for i in range(5, 31)]
+    assert report["decision_curve"]["table"] == []
+    assert "## Net benefit (decision curve analysis)" not in (tmp_path / "results.md").read_text()
+    if _has_matplotlib():
+        figure = next(f for f in report["figures"] if f["file"] == "decision_curve.png")
+        assert "treating none" in figure["caption"]
+        assert "over thresholds 0.05 to 0.3" in figure["caption"]
+        assert (tmp_path / "decision_curve.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_lowess_resamplings_are_capped_and_the_report_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fuse.eval import _report_decisions
+
+    scores, labels, _ = _binary(n=100)
+    monkeypatch.setattr(_report_decisions, "SMOOTHED_WORK_LIMIT", 100 * 25)
+    monkeypatch.setattr(_report_decisions, "SMOOTHED_MIN_RESAMPLINGS", 10)
+    report = write_report(tmp_path, scores, labels, settings=ReportSettings(bootstraps=40, plots=False))
+    statistics = report["calibration_statistics"]
+    assert (statistics["ici"]["resamplings"], statistics["slope"]["resamplings"]) == (25, 40)
+    assert any("from the first 25 of the 40 resamplings" in note for note in report["notes"])
+    assert "| Integrated calibration index (ICI) |" in (tmp_path / "results.md").read_text()
+    assert "bootstrap, 25 resamplings" in (tmp_path / "results.md").read_text()
+    # the first 25 of the report's resamplings: CI with 25 bootstraps and the same seed draws them
+    from fuse.eval import MetricCalibrationStats
+
+    data = _frame({"id": np.arange(100), "pred": scores, "target": labels})
+    smoothed = MetricCalibrationStats(pred="pred", target="target", stats=("ici",))
+    direct = EvaluatorDefault().eval(ids=None, data=data, metrics={
+        "ici": CI(smoothed, stratum="target", num_of_bootstraps=25, rnd_seed=1234)})  # fmt: skip
+    assert (statistics["ici"]["low"], statistics["ici"]["high"]) == pytest.approx(
+        (direct["metrics.ici.ici.conf_lower"], direct["metrics.ici.ici.conf_upper"]), abs=1e-12
+    )
+
+
+def test_multiclass_reports_say_the_calibration_statistics_are_binary_only(tmp_path: Path) -> None:
+    labels = np.tile([0, 1, 2], 10)
+    scores = np.full((30, 3), 0.2) + 0.4 * np.eye(3)[labels]
+    report = write_report(tmp_path, scores, labels, settings=ReportSettings(bootstraps=0, plots=False))
+    assert report["calibration_statistics"] is None
+    assert report["decision_curve"] is None
+    assert any("binary reports only" in note for note in report["notes"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"decision_curve_range": (0.5, 0.2)}, "decision_curve_range must be (low, high) with 0 < low < high < 1"),
+        ({"decision_curve_range": (0.0, 0.5)}, "decision_curve_range must be"),
+        ({"decision_thresholds": (0.1, 1.0)}, "decision_thresholds must be a tuple of probabilities in (0, 1)"),
+    ],
+)
+def test_bad_decision_settings_are_named(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=_escape(message)):
+        ReportSettings(**kwargs)
+
+
+def test_clipped_risks_are_noted_and_warned(tmp_path: Path) -> None:
+    scores, labels, _ = _binary(n=60)
+    scores[:2] = [0.0, 1.0]
+    with pytest.warns(UserWarning, match="2 of 60 predicted risks are within 1e-08 of 0 or 1"):
+        report = write_report(tmp_path, scores, labels, settings=ReportSettings(bootstraps=10, plots=False))
+    assert any(note.startswith("calibration intercept and slope: 2 of 60") for note in report["notes"])

@@ -1,5 +1,5 @@
 """examples/hello_world.py (the demo, `python -m fuse.dl.demo`) runs as a script with small settings and, with
-matplotlib installed, draws the ROC, precision-recall and calibration figures into its report.
+matplotlib installed, draws the ROC, precision-recall, calibration and decision-curve figures into its report.
 
 The script runs in this process (``runpy``, as ``__main__``): a fresh interpreter would spend most of the test's
 time importing torch and Lightning again."""
@@ -32,10 +32,10 @@ def test_hello_world_writes_the_report_and_its_plots(
     assert "Epoch summary" not in printed  # --quiet: the summary only
     assert "figures: not drawn" not in printed
     report = out / "report"
-    for image in ("roc.png", "precision_recall.png", "calibration.png"):
+    for image in ("roc.png", "precision_recall.png", "calibration.png", "decision_curve.png"):
         assert (report / image).read_bytes().startswith(b"\x89PNG"), image
         assert f"({image})" in (report / "results.md").read_text()
-    assert (report / "report.html").read_text().count('src="data:image/png;base64,') == 3  # the figures, inline
+    assert (report / "report.html").read_text().count('src="data:image/png;base64,') == 4  # the figures, inline
     auc = json.loads((report / "results.json").read_text())["metrics"]["auc"]
     assert auc["low"] <= auc["value"] <= auc["high"]
     assert auc["value"] > 0.9

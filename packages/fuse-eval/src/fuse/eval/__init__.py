@@ -23,6 +23,14 @@ from fuse.eval._calibration import (
     find_temperature,
     reliability_diagram,
 )
+from fuse.eval._calibration_stats import (
+    CALIBRATION_STATS,
+    MetricCalibrationStats,
+    calibration_intercept,
+    calibration_slope,
+    calibration_stats,
+    integrated_calibration_index,
+)
 from fuse.eval._classification import (
     MetricAccuracy,
     MetricApplyThresholds,
@@ -63,6 +71,7 @@ from fuse.eval._curves import (
     roc_curve,
     roc_curve_band,
 )
+from fuse.eval._decision_curve import MetricNetBenefit, net_benefit
 from fuse.eval._detection import (
     SEGMENTATION_TYPES,
     MetricDetectionPrecision,
@@ -85,6 +94,7 @@ from fuse.eval._metric_base import (
     MetricPerSampleDefault,
     MetricWithCollectorBase,
 )
+from fuse.eval._mrmc import MRMC_COV_METHODS, MRMC_READERS, MetricMRMC, mrmc
 from fuse.eval._multiclass import MetricMultiClassDefault
 from fuse.eval._paired import (
     PairedBootstrap,
@@ -95,6 +105,7 @@ from fuse.eval._paired import (
 from fuse.eval._per_sample import PerSampleData
 from fuse.eval._plots import (
     plot_confusion_matrix,
+    plot_decision_curve,
     plot_precision_recall_curves,
     plot_reliability_diagram,
     plot_risk_calibration,
@@ -164,7 +175,7 @@ _PUBLIC_CLASSES: tuple[type, ...] = (
     MetricMAE, MetricMSE, MetricPearsonCorrelation, MetricR2, MetricRMSE, MetricSpearmanCorrelation,
     MetricCountSeqAndTokens, MetricPerplexity, MetricUniqueValues, MetricCIndex, MetricExpectedCIndex,
     MetricAverageSurfaceDistance, MetricDice, MetricHausdorff, MetricHausdorff95, MetricIouJaccard, MetricOverlap,
-    MetricPixelAccuracy, ReportSettings,
+    MetricPixelAccuracy, ReportSettings, MetricMRMC, MetricCalibrationStats, MetricNetBenefit,
 )  # fmt: skip
 for _public in _PUBLIC_CLASSES:
     _public.__module__ = __name__
@@ -186,6 +197,7 @@ __all__ = [
     "overlap",
     "pixel_accuracy",
     "plot_confusion_matrix",
+    "plot_decision_curve",
     "plot_precision_recall_curves",
     "plot_reliability_diagram",
     "plot_risk_calibration",
@@ -241,6 +253,14 @@ __all__ = [
     "expected_calibration_error",
     "find_temperature",
     "reliability_diagram",
+    "CALIBRATION_STATS",
+    "MetricCalibrationStats",
+    "calibration_intercept",
+    "calibration_slope",
+    "calibration_stats",
+    "integrated_calibration_index",
+    "MetricNetBenefit",
+    "net_benefit",
     "CI",
     "MetricAUCPR",
     "MetricAccuracy",
@@ -282,12 +302,16 @@ __all__ = [
     "MetricBase",
     "MetricCollector",
     "MetricDefault",
+    "MetricMRMC",
     "MetricMultiClassDefault",
     "MetricPerBatchDefault",
     "MetricPerSampleDefault",
     "MetricWithCollectorBase",
     "PairedBootstrap",
     "PerSampleData",
+    "MRMC_COV_METHODS",
+    "MRMC_READERS",
+    "mrmc",
     "PROPORTION_CI_METHODS",
     "proportion_ci",
     "bootstrap_margin_equality",

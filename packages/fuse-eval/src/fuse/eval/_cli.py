@@ -3,9 +3,12 @@
 ::
 
     fuse-eval --pred preds.csv --target targets.csv [--id id] [--pred-cols c1 c2 ...] [--target-col target]
-              [--group col] [--fold col] [--bootstraps 10000] [--seed 1234] [--confidence 95]
+              [--group col] [--fold col] [--cluster-col col] [--bootstraps 10000] [--seed 1234] [--confidence 95]
               [--threshold 0.5] [--proportion-ci wilson] [--min-cases 10] [--title TEXT]
               [--out fuse-eval-report] [--no-plots] [--quiet]
+
+A reader study (one row per reader x test x case) has its own mode, ``fuse-eval --mrmc readings.csv ...``: a
+multi-reader multi-case analysis (:func:`fuse.eval.mrmc`; options in :mod:`fuse.eval._mrmc_cli`).
 
 Inputs (csv, tsv, pickle or xlsx, as :func:`fuse.core.read_dataframe` reads them) are joined on the id column;
 every id must be in both files, once. ``--pred`` may name several files, one per cross-validation fold: they are
@@ -31,6 +34,8 @@ interval (``--bootstraps 0``: none); sensitivity, specificity, PPV, NPV and accu
 analytic interval (``--proportion-ci``, Wilson by default); the confusion matrix; the expected calibration error;
 with ``--group`` / ``--fold`` the same per group / fold, flagging those with fewer than ``--min-cases`` cases of
 some class. ``--group`` and ``--fold`` name a column of the targets file, or else of the predictions file.
+``--cluster-col`` (e.g. the patient of each image, same lookup) makes the bootstrap resample whole clusters
+(see :class:`fuse.eval.CI`); the report notes that the proportions' analytic intervals still treat rows as independent.
 
 Writes ``<out>/report.html`` (one self-contained page), ``results.md`` and ``results.json`` and, unless
 ``--no-plots``, the figures ``roc.png``, ``precision_recall.png`` and ``calibration.png`` (the report says so when
@@ -102,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         "calibration, per group and per fold; writes report.html, results.md and results.json.",
         epilog="One pred column: binary (probability of class 1). Two: binary (probabilities of class 0 and 1). "
         "Three or more: multi-class scores, one column per class; targets are class indices 0..C-1 or column names. "
-        "Security: a .pkl/.pickle file is unpickled, which can run arbitrary code: only load pickle files you trust.",
+        "Security: a .pkl/.pickle file is unpickled, which can run arbitrary code: only load pickle files you trust. "
+        "Reader studies (every reader rates every case under each test): fuse-eval --mrmc READINGS [...], an MRMC "
+        "analysis; see fuse-eval --mrmc --help.",
     )
     parser.add_argument(
         "--pred",
@@ -117,11 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--id", default="id", metavar="COL", help="id column joining the files (default: %(default)s)")
     parser.add_argument(
-        "--pred-cols", nargs="+", metavar="COL", help="prediction columns (default: all but id, target, group and fold)"
+        "--pred-cols",
+        nargs="+",
+        metavar="COL",
+        help="prediction columns (default: all but id, target, group, fold and cluster)",
     )
     parser.add_argument("--target-col", default="target", metavar="COL", help="target column (default: %(default)s)")
     parser.add_argument("--group", metavar="COL", help="also evaluate per value of this column (e.g. site, sex)")
     parser.add_argument("--fold", metavar="COL", help="also evaluate per value of this fold column")
+    parser.add_argument(
+        "--cluster-col",
+        metavar="COL",
+        help="cluster of each row (e.g. the patient of each image): the bootstrap resamples whole clusters",
+    )
     parser.add_argument(
         "--bootstraps",
         type=int,
@@ -166,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> main(["--pred", "no-such-file.csv", "--target", "no-such-targets.csv"])
     2
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(arg == "--mrmc" or arg.startswith("--mrmc=") for arg in argv):  # a reader study: its own options
+        from fuse.eval._mrmc_cli import main as mrmc_main
+
+        return mrmc_main(argv)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -196,6 +216,7 @@ class _Inputs:
     probabilities: bool  # scores are probabilities (calibration is defined)
     group: pd.Series | None = None
     fold: pd.Series | None = None
+    cluster: pd.Series | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -355,8 +376,14 @@ def _load_inputs(args: argparse.Namespace) -> _Inputs:
     fold_column = "fold" if fold_from_files else args.fold
     group = _column(args.group, "--group", frames, id_column, ids) if args.group else None
     fold = _column(fold_column, "--fold", frames, id_column, ids) if fold_column else None
+    cluster = _column(args.cluster_col, "--cluster-col", frames, id_column, ids) if args.cluster_col else None
+    if cluster is not None and cluster.isna().any():
+        raise CliError(
+            f"the cluster (--cluster-col {args.cluster_col}) of {int(cluster.isna().sum())} rows is missing, e.g. ids "
+            f"{ids[cluster.isna()].head(_EXAMPLES).tolist()}: fill it (a patient with one image: its own id)"
+        )
 
-    excluded = {id_column, args.target_col, args.group, fold_column}
+    excluded = {id_column, args.target_col, args.group, fold_column, args.cluster_col}
     pred_cols = list(args.pred_cols) if args.pred_cols else [c for c in pred.columns if c not in excluded]
     missing = [c for c in pred_cols if c not in pred.columns]
     if missing:
@@ -379,7 +406,9 @@ def _load_inputs(args: argparse.Namespace) -> _Inputs:
             f"target column {args.target_col!r} has {int(target_values.isna().sum())} missing values, e.g. ids "
             f"{ids[target_values.isna()].head(_EXAMPLES).tolist()}"
         )
-    return _kind_of_predictions(args, ids, matrix, pred_cols, target_values, group, fold)
+    inputs = _kind_of_predictions(args, ids, matrix, pred_cols, target_values, group, fold)
+    inputs.cluster = cluster
+    return inputs
 
 
 def _kind_of_predictions(
@@ -504,6 +533,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             group_name=args.group or "group",
             settings=settings,
             notes=inputs.notes,
+            clusters=None if inputs.cluster is None else inputs.cluster.to_numpy(),
         )
     if not args.quiet:
         for note in report["notes"]:

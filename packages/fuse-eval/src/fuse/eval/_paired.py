@@ -127,6 +127,9 @@ class PairedBootstrap(WrappingMetric):
     :param compare_method: ``"superiority"``, ``"non_inferiority"``, ``"equality"`` or a callable with the
         signature of :func:`bootstrap_margin_superiority`.
     :param margin: margin of the comparison; ``margin_type`` ``"abs"`` or ``"rel"`` (times the reference value).
+    :param cluster: key of the cluster id of each sample (e.g. the patient), or ``None``: resample whole clusters,
+        stratified by a cluster-level stratum, as :class:`fuse.eval.CI` does (where a cluster's samples have different
+        strata, the largest: a patient is positive when any of its samples is).
 
     >>> import pandas as pd
     >>> from fuse.eval import MetricAUCROC
@@ -152,6 +155,7 @@ class PairedBootstrap(WrappingMetric):
         margin: float = 0.0,
         margin_type: str = "abs",
         verbose: bool = False,
+        cluster: str | None = None,
         **super_kwargs: Any,
     ) -> None:
         if isinstance(compare_method, str):
@@ -166,7 +170,7 @@ class PairedBootstrap(WrappingMetric):
             raise ValueError(f"num_of_bootstraps must be >= 1, got {num_of_bootstraps!r}")
         if isinstance(metric_keys_to_compare, str):
             metric_keys_to_compare = [metric_keys_to_compare]
-        super().__init__(metric_test, stratum=stratum, **super_kwargs)
+        super().__init__(metric_test, stratum=stratum, cluster=cluster, **super_kwargs)
         self._reference = metric_reference
         self._keys = list(metric_keys_to_compare) if metric_keys_to_compare is not None else None
         self._compare = compare_method
@@ -205,6 +209,7 @@ class PairedBootstrap(WrappingMetric):
             self._rnd_seed,
             self._verbose,
             name=f"{describe_metric(self._metric)} vs {describe_metric(self._reference)}",
+            clusters=np.asarray(data["cluster"]) if "cluster" in data else None,
         )
         if self._keys is None:
             return self._compare_values(None, test_results, reference_results)

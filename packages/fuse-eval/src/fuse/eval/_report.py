@@ -8,7 +8,8 @@ numbers for programs: plain JSON types, NaN written as ``null``). The figures ar
 Intervals: the proportions (sensitivity, specificity, PPV, NPV, accuracy) get an analytic interval from their
 counts (Wilson by default, see :func:`fuse.eval.proportion_ci`); AUC, AUC-PR and balanced accuracy get a percentile
 bootstrap interval, resampling each true class separately (FuseMedML's ``CI``: the same resamplings, the same
-numbers).
+numbers). Binary reports add the calibration intercept, slope, ICI, E50, E90 and Emax and the decision curve's net
+benefit, with intervals from the same resamplings (see ``_report_decisions``).
 
 A group or fold with fewer than ``min_cases`` cases of some class is flagged *too small to judge*: with so few
 cases its intervals are too wide for a difference between groups to mean anything.
@@ -37,6 +38,7 @@ from fuse.eval._classification import MetricAUCPR, MetricConfusion
 from fuse.eval._metric_base import MetricBase
 from fuse.eval._plain_values import json_ready
 from fuse.eval._proportion import PROPORTION_CI_METHODS, proportion_ci
+from fuse.eval._report_decisions import MULTICLASS_NOTE, check_decision_settings, decision_sections
 from fuse.eval._version import __version__
 from fuse.eval._warnings import UndefinedMetricWarning
 
@@ -47,6 +49,9 @@ DEFAULT_THRESHOLD = 0.5
 PROBABILITY_TOLERANCE = 1e-5  # |row sum - 1| allowed for rows of class probabilities
 ECE_BINS = 10
 BOOTSTRAP_METHOD = "percentile bootstrap, resampling each true class separately"
+CLUSTERED_BOOTSTRAP_METHOD = (
+    "percentile bootstrap resampling whole clusters, each cluster class (positive: any positive case) separately"
+)
 # the metrics of the tables, in order, with their names for readers
 BINARY_METRICS = {
     "auc": "ROC AUC",
@@ -93,6 +98,10 @@ class ReportSettings:
         ``"after temperature scaling"``), so that reports before and after a recalibration have distinct titles.
     :param plots: draw the figures (needs matplotlib; without it the report says so).
     :param verbose: show the bootstraps' progress.
+    :param decision_curve_range: binary reports: the threshold probabilities ``(low, high)`` over which the decision
+        curve is drawn (every 0.01 between them), ``0 < low < high < 1``.
+    :param decision_thresholds: binary reports: the threshold probabilities whose net benefit is tabulated, with
+        bootstrap intervals (choose those a clinician would act at).
 
     >>> ReportSettings(threshold=0.3, threshold_rule="Youden index on the validation split").proportion_ci
     'wilson'
@@ -110,6 +119,8 @@ class ReportSettings:
     scores_description: str = "the model's probabilities, as given"
     plots: bool = True
     verbose: bool = False
+    decision_curve_range: tuple[float, float] = (0.01, 0.99)
+    decision_thresholds: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)
 
     def __post_init__(self) -> None:
         if self.threshold is not None and (
@@ -126,6 +137,7 @@ class ReportSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or (name != "seed" and value < 0):
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        check_decision_settings(self.decision_curve_range, self.decision_thresholds)
 
 
 def check_classes_present(labels: np.ndarray, class_names: Sequence[str]) -> str | None:
@@ -158,6 +170,7 @@ def write_report(
     group_name: str = "group",
     settings: ReportSettings | None = None,
     notes: Sequence[str] = (),
+    clusters: Any = None,
 ) -> dict[str, Any]:
     """Evaluate ``scores`` against ``labels`` and write ``report.html``, ``results.md`` and ``results.json``.
 
@@ -172,6 +185,10 @@ def write_report(
     :param group_name: what ``groups`` are, for the table's title (e.g. ``"site"``).
     :param settings: threshold, interval methods, bootstraps, title (see :class:`ReportSettings`).
     :param notes: lines added to the report's notes.
+    :param clusters: optional ``(n,)`` cluster of each case (e.g. the patient of each image): the bootstrap intervals
+        resample whole clusters, stratified by the cluster's class (its highest class: a patient is positive when
+        any of its cases is); see :class:`fuse.eval.CI`. The proportions' analytic intervals still treat cases as
+        independent, which the report's notes say.
     :returns: the report's content, as written to ``results.json`` (which has ``null`` where this has NaN).
         Undefined values (e.g. an AUC without positive cases) are NaN, listed in the report's notes and warned
         once each (:class:`UndefinedMetricWarning`).
@@ -192,7 +209,7 @@ def write_report(
     from fuse.eval._report_render import render_html, render_markdown
 
     settings = settings if settings is not None else ReportSettings()
-    cases = _Cases.build(scores, labels, class_names, groups, folds, settings)
+    cases = _Cases.build(scores, labels, class_names, groups, folds, settings, clusters)
     out = Path(out_dir)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UndefinedMetricWarning)
@@ -231,6 +248,7 @@ class _Cases:
     threshold: float | None  # binary: positive iff p > threshold; None: argmax
     groups: np.ndarray | None = None
     folds: np.ndarray | None = None
+    clusters: np.ndarray | None = None
 
     @property
     def binary(self) -> bool:
@@ -238,7 +256,13 @@ class _Cases:
 
     @staticmethod
     def build(
-        scores: Any, labels: Any, class_names: Sequence[str] | None, groups: Any, folds: Any, settings: ReportSettings
+        scores: Any,
+        labels: Any,
+        class_names: Sequence[str] | None,
+        groups: Any,
+        folds: Any,
+        settings: ReportSettings,
+        clusters: Any = None,
     ) -> _Cases:
         try:
             matrix = np.asarray(scores, dtype=float)
@@ -291,10 +315,19 @@ class _Cases:
             else None,
             groups=_subset_keys(groups, "groups", len(matrix)),
             folds=_subset_keys(folds, "folds", len(matrix)),
+            clusters=_subset_keys(clusters, "clusters", len(matrix)),
         )
 
     def subset(self, members: np.ndarray) -> _Cases:
-        return _Cases(self.scores[members], self.labels[members], self.class_names, self.probabilities, self.threshold)
+        clusters = None if self.clusters is None else self.clusters[members]
+        return _Cases(
+            self.scores[members],
+            self.labels[members],
+            self.class_names,
+            self.probabilities,
+            self.threshold,
+            clusters=clusters,
+        )
 
     def predicted(self) -> np.ndarray:
         if self.threshold is not None:
@@ -339,7 +372,10 @@ def _report(cases: _Cases, settings: ReportSettings, group_name: str, notes: lis
         "threshold_rule": settings.threshold_rule if cases.binary else None,
         "confidence": settings.confidence,
         "proportion_ci": settings.proportion_ci,
-        "bootstrap_ci": BOOTSTRAP_METHOD if settings.bootstraps else None,
+        "bootstrap_ci": (BOOTSTRAP_METHOD if cases.clusters is None else CLUSTERED_BOOTSTRAP_METHOD)
+        if settings.bootstraps
+        else None,
+        "clusters": None if cases.clusters is None else len(set(cases.clusters.tolist())),
         "bootstraps": settings.bootstraps,
         "seed": settings.seed,
         "min_cases": settings.min_cases,
@@ -352,6 +388,13 @@ def _report(cases: _Cases, settings: ReportSettings, group_name: str, notes: lis
             "negatives": int(counts[0]),
             "prevalence": float(counts[1] / counts.sum()),
         }
+    if cases.clusters is not None:
+        notes.append(
+            f"clusters: the {len(cases.labels)} cases form {setup['clusters']} clusters; the bootstrap intervals "
+            f"resample whole clusters, but the {settings.proportion_ci} intervals of the proportions (sensitivity, "
+            "specificity, PPV, NPV, accuracy) treat the cases as independent and are too narrow when cases of a "
+            "cluster are alike"
+        )
     overall = _evaluate(cases, settings)
     report: dict[str, Any] = {
         "title": settings.title,
@@ -361,11 +404,19 @@ def _report(cases: _Cases, settings: ReportSettings, group_name: str, notes: lis
         "per_class": overall.get("per_class"),
         "confusion_matrix": {"classes": cases.class_names, "counts": overall["confusion"]},
         "calibration": _calibration(cases, notes),
+        "calibration_statistics": None,
+        "decision_curve": None,
         "groups": None,
         "folds": None,
         "figures": [],
         "notes": notes,
     }
+    if cases.binary:
+        report["calibration_statistics"], report["decision_curve"] = decision_sections(
+            cases.scores, cases.labels, getattr(cases, "clusters", None), settings, notes
+        )
+    else:
+        notes.append(MULTICLASS_NOTE)
     for key, values, name in (("groups", cases.groups, group_name), ("folds", cases.folds, "fold")):
         if values is not None:
             report[key] = _per_subset(cases, values, name, settings)
@@ -455,7 +506,14 @@ def _bootstrapped(cases: _Cases, predicted: np.ndarray, settings: ReportSettings
             key: {"value": value, "low": math.nan, "high": math.nan, "method": None} for key, value in values.items()
         }
     samples = evaluate_bootstraps(
-        metrics, None, ids, cases.labels, settings.bootstraps, settings.seed, verbose=settings.verbose
+        metrics,
+        None,
+        ids,
+        cases.labels,
+        settings.bootstraps,
+        settings.seed,
+        verbose=settings.verbose,
+        clusters=cases.clusters,
     )
     resampled: dict[str, list[float]] = {key: [] for key in values}
     for auc, auc_pr, confusion in zip(*samples, strict=True):

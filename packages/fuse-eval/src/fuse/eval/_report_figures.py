@@ -13,7 +13,12 @@ from fuse.eval._report import ReportSettings
 
 __all__ = ["FIGURE_FILES", "NO_MATPLOTLIB", "draw_figures"]
 
-FIGURE_FILES = {"roc": "roc.png", "precision_recall": "precision_recall.png", "calibration": "calibration.png"}
+FIGURE_FILES = {
+    "roc": "roc.png",
+    "precision_recall": "precision_recall.png",
+    "calibration": "calibration.png",
+    "decision_curve": "decision_curve.png",
+}
 NO_MATPLOTLIB = "figures: not drawn, matplotlib is not installed (pip install 'fuse-eval[plot]')"
 
 
@@ -80,8 +85,37 @@ def draw_figures(
     if report["calibration"] is not None:
         plotters = (plot_risk_calibration, plot_reliability_diagram)
         figures.append(_calibration_figure(out, scores, labels, names, settings.scores_description, plotters))
+    if report.get("decision_curve"):
+        figures.append(_decision_figure(out, report))
     images = {figure["file"]: (out / figure["file"]).read_bytes() for figure in figures}
     return figures, images, None
+
+
+def _decision_figure(out: Path, report: dict[str, Any]) -> dict[str, str]:
+    from fuse.eval._plots import plot_decision_curve
+
+    setup, decision = report["setup"], report["decision_curve"]
+    positive = setup["positive_class"]
+    band = None
+    if decision["net_benefit_low"] is not None:
+        band = (decision["net_benefit_low"], decision["net_benefit_high"])
+    path = plot_decision_curve(
+        {"threshold": decision["thresholds"], "net_benefit": decision["net_benefit"], "treat_all": decision["treat_all"]},
+        out / FIGURE_FILES["decision_curve"], title="Decision curve", class_name=positive, band=band,
+    )  # fmt: skip
+    caption = (
+        f"Net benefit of acting on the model (treat when the predicted risk of {positive} is at least the threshold "
+        f"probability) against treating every case (dashed) and treating none (dotted, 0), over thresholds "
+        f"{decision['thresholds'][0]:g} to {decision['thresholds'][-1]:g}. Where the model's curve lies above both, "
+        "using it does more good than harm at that threshold; read it at the thresholds at which a clinician would "
+        f"act. The prevalence is {setup['prevalence']:.3f}: treat-all's net benefit as the threshold nears 0."
+    )
+    if band is not None:
+        caption += (
+            f" Shaded: pointwise {setup['confidence']:g}% percentile bootstrap interval of the model's net benefit "
+            f"({setup['bootstraps']} resamplings)."
+        )
+    return {"file": path.name, "title": "Decision curve", "caption": caption}
 
 
 def _calibration_figure(

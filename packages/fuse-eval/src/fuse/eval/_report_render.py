@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fuse.eval._report import BINARY_METRICS, ECE_BINS, MULTICLASS_METRICS, PER_CLASS_METRICS
+from fuse.eval._report_decisions import CALIBRATION_STATISTICS
 
 __all__ = ["build_tables", "render_html", "render_markdown", "summary_sentences"]
 
@@ -112,6 +113,10 @@ def build_tables(report: Mapping[str, Any]) -> list[Table]:
     if report.get("per_class"):
         tables.append(_per_class_table(report))
     tables.append(_confusion_table(report))
+    if report.get("calibration_statistics"):
+        tables.append(_calibration_statistics_table(report))
+    if report.get("decision_curve") and report["decision_curve"]["table"]:
+        tables.append(_decision_table(report))
     for key in ("groups", "folds"):
         if report.get(key):
             tables.append(_subset_table(report[key], setup, key))
@@ -188,6 +193,58 @@ def _confusion_table(report: Mapping[str, Any]) -> Table:
     rows.append(["Total", *(str(v) for v in totals), str(sum(totals))])
     rule = report["setup"]["decision_rule"]
     return Table("confusion", "Confusion matrix", header, rows, f"Rows: the true class; columns: predicted ({rule}).")
+
+
+def _calibration_statistics_table(report: Mapping[str, Any]) -> Table:
+    setup, statistics = report["setup"], report["calibration_statistics"]
+    level = f"{setup['confidence']:g}% CI"
+    rows = []
+    calibration = report.get("calibration")
+    if calibration is not None:
+        ece = {"value": calibration["ece"]}
+        rows.append([f"ECE ({ECE_BINS} equal-width bins)", _number(ece["value"]), DASH, "0", "none"])
+    for key, (label, ideal) in CALIBRATION_STATISTICS.items():
+        stat = statistics[key]
+        method = _method(stat, setup)
+        if stat.get("resamplings") is not None:
+            method = f"bootstrap, {stat['resamplings']} resamplings"
+        rows.append([label, _number(stat["value"]), _interval(stat), ideal, method])
+    caption = (
+        "Logistic recalibration of the outcome on logit(p) (statsmodels): the intercept with logit(p) as offset "
+        "(below 0: the risks are too high on average) and the slope (below 1: too extreme, as after overfitting; "
+        "above 1: too moderate). ICI, E50, E90, Emax: the mean, median, 90th percentile and maximum of "
+        "|p - observed risk| over the cases, the observed risk smoothed by lowess (frac 2/3, no robustness "
+        "iterations; Austin & Steyerberg 2019). Probabilities of exactly 0 or 1 are clipped to 1e-8 from them for "
+        "the logits."
+    )
+    return Table("calibration_stats", "Calibration statistics", ["Statistic", "Estimate", level, "Ideal",
+                 "Interval method"], rows, caption)  # fmt: skip
+
+
+def _decision_table(report: Mapping[str, Any]) -> Table:
+    setup, decision = report["setup"], report["decision_curve"]
+    positive = setup["positive_class"]
+    header = ["Threshold probability", "Net benefit of the model", "Treat all", "Treat none",
+              "Net interventions avoided per 100"]  # fmt: skip
+    rows = [
+        [
+            f"{row['threshold']:g}",
+            _with_interval(row["net_benefit"]),
+            _number(row["treat_all"]),
+            _number(0.0),
+            _with_interval(row["net_interventions_avoided"]),
+        ]
+        for row in decision["table"]
+    ]
+    caption = (
+        f"Treat a case when its predicted risk of {positive} is at least the threshold probability pt (a risk "
+        "exactly at the threshold is treated here, but called negative by the confusion matrix's p > threshold). "
+        "Net benefit = TP/n - FP/n * pt/(1 - pt): true positives per case, net of false positives weighted by the "
+        "odds at which a clinician would treat (Vickers & Elkin 2006). Treat all: prevalence - (1 - prevalence) * "
+        "pt/(1 - pt). Net interventions avoided per 100 cases: (net benefit - treat all) / (pt/(1 - pt)) * 100. "
+        "Each cell: estimate (interval)."
+    )
+    return Table("decision_curve", "Net benefit (decision curve analysis)", header, rows, caption)
 
 
 def _subset_table(subsets: Mapping[str, Any], setup: Mapping[str, Any], key: str) -> Table:

@@ -32,7 +32,7 @@ Writes to --out: results.md (the challenge's tables), results.csv (one row per s
 ci_upper), task1_roc.png / task2_roc.png (unless --no-plots; they need matplotlib),
 fuse_eval/results.{txt,json,md} (every number fuse-eval computed) and, per task scored, the report
 report/task1/ and report/task2/: report.html (one self-contained page), results.md, results.json and, unless
---no-plots, roc.png, precision_recall.png and calibration.png.
+--no-plots, roc.png, precision_recall.png, calibration.png and (task 1, binary) decision_curve.png.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ split), ``model/`` (``best_epoch.ckpt``, weights only; ``last.ckpt``, everything
 (Lightning's CSV log), ``predictions.csv`` (the test patients' predicted probability of a severe outcome) and
 ``report/`` (``report.html``, one self-contained page to open in a browser; ``results.md``, the same tables in
 Markdown; ``results.json``, the same numbers for programs; ``roc.png``, ``precision_recall.png`` and
-``calibration.png`` when matplotlib is installed).
+``calibration.png`` and ``decision_curve.png`` when matplotlib is installed).
 """
 
 from __future__ import annotations

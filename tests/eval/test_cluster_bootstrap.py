@@ -303,7 +303,17 @@ def test_cli_cluster_col_resamples_patients(tmp_path: Path) -> None:
     assert rows["metrics"]["auc"]["high"] - rows["metrics"]["auc"]["low"] < 0.7 * (auc["high"] - auc["low"])
     assert clustered["setup"]["clusters"] == 80
     assert "whole clusters" in clustered["setup"]["bootstrap_ci"]
-    assert any("treat the cases as independent" in note for note in clustered["notes"])
+    assert any("effective number of cases" in note for note in clustered["notes"])
+    for name in ("sensitivity", "specificity", "ppv", "npv", "accuracy"):
+        # alike images of a patient: the proportions' intervals are those of the patients, not 3x narrower
+        images_stat, patients_stat = clustered["metrics"][name], plain["metrics"][name]
+        assert images_stat["value"] == pytest.approx(patients_stat["value"]), name
+        assert (images_stat["low"], images_stat["high"]) == pytest.approx(
+            (patients_stat["low"], patients_stat["high"]), abs=1e-12
+        ), name
+        assert images_stat["effective_n"] == pytest.approx(patients_stat["n"]), name
+        independent = rows["metrics"][name]
+        assert independent["high"] - independent["low"] < 0.7 * (images_stat["high"] - images_stat["low"]), name
 
 
 def test_cli_cluster_col_with_a_missing_cluster_is_an_input_error(

@@ -11,6 +11,7 @@ from sklearn.metrics import accuracy_score
 from statsmodels.stats.proportion import proportion_confint
 
 from fuse.eval import CI, PROPORTION_CI_METHODS, MetricAccuracy, UndefinedMetricWarning, proportion_ci
+from fuse.eval._proportion import clustered_proportion_ci
 
 _CASES = [(k, n) for n in (1, 2, 3, 5, 10, 17, 42, 100, 1000) for k in sorted({0, 1, n // 3, n // 2, n - 1, n})]
 
@@ -143,3 +144,44 @@ def test_ci_of_weighted_accuracy_has_no_counts() -> None:
     metric.collect({"id": np.arange(3), "pred": [0, 1, 1], "target": [0, 1, 0], "weight": [1.0, 2.0, 1.0]})
     with pytest.raises(ValueError, match="sample_weight is given; use a bootstrap ci_method"):
         metric.eval()
+
+
+# ---------------------------------------------------------------------------------------------- clustered cases
+def test_clustered_interval_with_one_case_per_cluster_is_the_plain_interval() -> None:
+    for method in ("wilson", "clopper-pearson"):
+        for successes in (0, 7, 30):
+            low, high, effective = clustered_proportion_ci(successes, np.arange(30), method=method)
+            assert (low, high) == proportion_ci(successes, 30, method=method)
+            assert effective == 30
+
+
+@pytest.mark.parametrize("copies", [2, 3, 5])
+def test_identical_copies_of_each_case_give_the_interval_of_the_originals(copies: int) -> None:
+    # each patient's k images all detected or all missed: the data hold 40 patients, not 40k images
+    for successes, method in ((31, "wilson"), (40, "wilson"), (0, "clopper-pearson"), (17, "clopper-pearson")):
+        clusters = np.repeat(np.arange(40), copies)
+        low, high, effective = clustered_proportion_ci(successes * copies, clusters, method=method)
+        expected = proportion_confint(successes, 40, alpha=0.05, method={"wilson": "wilson"}.get(method, "beta"))
+        assert effective == pytest.approx(40)
+        assert low == pytest.approx(0.0 if successes == 0 else expected[0], abs=1e-12)
+        assert high == pytest.approx(1.0 if successes == 40 else expected[1], abs=1e-12)
+
+
+def test_clustered_interval_uses_kishs_effective_size_for_unequal_clusters() -> None:
+    sizes = [5, 1, 1, 3, 2, 1]
+    clusters = np.repeat(np.arange(len(sizes)), sizes)
+    effective = sum(sizes) ** 2 / sum(size * size for size in sizes)  # computed by hand: 169 / 41
+    low, high, got = clustered_proportion_ci(9, clusters)
+    assert got == pytest.approx(effective)
+    expected = proportion_confint(9 / 13 * effective, effective, alpha=0.05, method="wilson")
+    assert (low, high) == pytest.approx(expected, abs=1e-12)
+    plain = proportion_ci(9, 13)
+    assert low < plain[0]  # wider than treating the 13 cases as independent
+    assert high > plain[1]
+
+
+def test_clustered_interval_checks_its_counts() -> None:
+    with pytest.raises(ValueError, match=r"successes=5"):
+        clustered_proportion_ci(5, [0, 1, 2])
+    with pytest.raises(ValueError, match="method must be one of"):
+        clustered_proportion_ci(1, [0, 0, 1], method="beta")

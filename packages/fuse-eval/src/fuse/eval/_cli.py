@@ -31,14 +31,16 @@ Class names are the column names, without FuseMedML's ``-score`` suffix when eve
 Binary class predictions are ``p > --threshold`` (strict; 0.5 by default). The report
 (:func:`fuse.eval.write_report`): ROC AUC, AUC-PR and balanced accuracy with a stratified percentile bootstrap
 interval (``--bootstraps 0``: none); sensitivity, specificity, PPV, NPV and accuracy with their counts and an
-analytic interval (``--proportion-ci``, Wilson by default); the confusion matrix; the expected calibration error;
+analytic interval (``--proportion-ci``, Wilson by default); the confusion matrix; the expected calibration error
+(binary: with the calibration intercept, slope and ICI, and a decision curve);
 with ``--group`` / ``--fold`` the same per group / fold, flagging those with fewer than ``--min-cases`` cases of
 some class. ``--group`` and ``--fold`` name a column of the targets file, or else of the predictions file.
 ``--cluster-col`` (e.g. the patient of each image, same lookup) makes the bootstrap resample whole clusters
-(see :class:`fuse.eval.CI`); the report notes that the proportions' analytic intervals still treat rows as independent.
+(see :class:`fuse.eval.CI`), and the proportions' analytic intervals count the clusters' effective number of cases.
 
 Writes ``<out>/report.html`` (one self-contained page), ``results.md`` and ``results.json`` and, unless
-``--no-plots``, the figures ``roc.png``, ``precision_recall.png`` and ``calibration.png`` (the report says so when
+``--no-plots``, the figures ``roc.png``, ``precision_recall.png``, ``calibration.png`` and (binary)
+``decision_curve.png`` (the report says so when
 matplotlib is not installed); prints a summary and the report path. Input errors print a message and exit with
 code 2.
 

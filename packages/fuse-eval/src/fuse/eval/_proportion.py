@@ -12,10 +12,18 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
 from fuse.eval._lazy import LazyModule
 from fuse.eval._warnings import UndefinedMetricWarning
 
-__all__ = ["PROPORTION_CI_METHODS", "ProportionCounts", "confusion_proportion", "proportion_ci"]
+__all__ = [
+    "PROPORTION_CI_METHODS",
+    "ProportionCounts",
+    "clustered_proportion_ci",
+    "confusion_proportion",
+    "proportion_ci",
+]
 
 PROPORTION_CI_METHODS = ("wilson", "clopper-pearson")
 # statsmodels' names of the same intervals
@@ -107,3 +115,39 @@ def proportion_ci(successes: int, n: int, method: str = "wilson", alpha: float =
     low = 0.0 if successes == 0 else min(max(float(lower), 0.0), 1.0)
     high = 1.0 if successes == n else min(max(float(upper), 0.0), 1.0)
     return low, high
+
+
+def clustered_proportion_ci(
+    successes: int, clusters: Any, method: str = "wilson", alpha: float = 0.05
+) -> tuple[float, float, float]:
+    """``proportion_ci`` of ``successes`` out of the cases whose clusters (e.g. patients) are ``clusters``, one per
+    case, with the effective number of cases ``n_eff = (sum n_i)^2 / sum n_i^2`` over the clusters' case counts
+    ``n_i`` (Kish's effective sample size at an intra-cluster correlation of 1). Returns ``(low, high, n_eff)``.
+
+    The design effect of a proportion over clusters is ``1 + (m - 1) rho`` with ``m = sum n_i^2 / sum n_i``, at most
+    ``m`` for a correlation ``rho <= 1``: the interval on ``n_eff = n / m`` cases is what the cases would give if
+    those of a cluster were identical, never narrower than the data allow, and wider than needed when they are not.
+    Unlike a bootstrap over clusters it stays meaningful at 0 and 1 (a proportion of 1 has a lower bound below 1).
+    One case per cluster gives exactly ``proportion_ci(successes, n)``.
+
+    >>> low, high, n_eff = clustered_proportion_ci(42, [i // 2 for i in range(42)])  # 21 patients, 2 images each
+    >>> round(low, 4), high, n_eff  # as proportion_ci(21, 21)
+    (0.8454, 1.0, 21.0)
+    """
+    labels = np.asarray(clusters)
+    n = len(labels)
+    if not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= number of cases ({n}), got successes={successes!r}")
+    if n == 0:
+        return (*proportion_ci(0, 0, method=method, alpha=alpha), 0.0)
+    sizes = np.unique(labels, return_counts=True)[1].astype(float)
+    effective = float(sizes.sum() ** 2 / (sizes**2).sum())
+    if np.all(sizes == 1):
+        return (*proportion_ci(int(successes), n, method=method, alpha=alpha), float(n))
+    proportion_ci(int(successes), n, method=method, alpha=alpha)  # the same checks of method and alpha
+    lower, upper = _sm_proportion.proportion_confint(
+        successes / n * effective, effective, alpha=float(alpha), method=_STATSMODELS_METHOD[method]
+    )
+    low = 0.0 if successes == 0 else min(max(float(lower), 0.0), 1.0)
+    high = 1.0 if successes == n else min(max(float(upper), 0.0), 1.0)
+    return low, high, effective

@@ -37,7 +37,7 @@ from fuse.eval._calibration import expected_calibration_error
 from fuse.eval._classification import MetricAUCPR, MetricConfusion
 from fuse.eval._metric_base import MetricBase
 from fuse.eval._plain_values import json_ready
-from fuse.eval._proportion import PROPORTION_CI_METHODS, proportion_ci
+from fuse.eval._proportion import PROPORTION_CI_METHODS, clustered_proportion_ci, proportion_ci
 from fuse.eval._report_decisions import MULTICLASS_NOTE, check_decision_settings, decision_sections
 from fuse.eval._version import __version__
 from fuse.eval._warnings import UndefinedMetricWarning
@@ -187,8 +187,9 @@ def write_report(
     :param notes: lines added to the report's notes.
     :param clusters: optional ``(n,)`` cluster of each case (e.g. the patient of each image): the bootstrap intervals
         resample whole clusters, stratified by the cluster's class (its highest class: a patient is positive when
-        any of its cases is); see :class:`fuse.eval.CI`. The proportions' analytic intervals still treat cases as
-        independent, which the report's notes say.
+        any of its cases is); see :class:`fuse.eval.CI`. The proportions' analytic intervals use the clusters'
+        effective number of cases (see :func:`fuse.eval._proportion.clustered_proportion_ci`): never narrower than
+        if the cases of a cluster were identical.
     :returns: the report's content, as written to ``results.json`` (which has ``null`` where this has NaN).
         Undefined values (e.g. an AUC without positive cases) are NaN, listed in the report's notes and warned
         once each (:class:`UndefinedMetricWarning`).
@@ -391,9 +392,10 @@ def _report(cases: _Cases, settings: ReportSettings, group_name: str, notes: lis
     if cases.clusters is not None:
         notes.append(
             f"clusters: the {len(cases.labels)} cases form {setup['clusters']} clusters; the bootstrap intervals "
-            f"resample whole clusters, but the {settings.proportion_ci} intervals of the proportions (sensitivity, "
-            "specificity, PPV, NPV, accuracy) treat the cases as independent and are too narrow when cases of a "
-            "cluster are alike"
+            f"resample whole clusters, and the {settings.proportion_ci} intervals of the proportions (sensitivity, "
+            "specificity, PPV, NPV, accuracy) use an effective number of cases, (sum of n_i)^2 / sum of n_i^2 over "
+            "the clusters' n_i cases: the interval if the cases of a cluster were identical, so never too narrow "
+            "when cases of a cluster are alike (and wider than needed when they are not)"
         )
     overall = _evaluate(cases, settings)
     report: dict[str, Any] = {
@@ -429,56 +431,65 @@ def _evaluate(cases: _Cases, settings: ReportSettings) -> dict[str, Any]:
     predicted = cases.predicted()
     confusion = np.bincount(cases.labels * size + predicted, minlength=size * size).reshape(size, size)
     bootstrapped = _bootstrapped(cases, predicted, settings)
-    proportion = _proportion_maker(settings)
-    n = len(cases.labels)
+    accuracy, per_class = _proportions(cases, predicted, settings)
     metrics: dict[str, Any] = {}
     result: dict[str, Any] = {"confusion": confusion.tolist(), "metrics": metrics}
     if cases.binary:
-        tn, fp, fn, tp = (int(v) for v in confusion.ravel())
-        metrics |= {
-            "auc": bootstrapped["auc"],
-            "auc_pr": bootstrapped["auc_pr"],
-            "sensitivity": proportion(tp, tp + fn),
-            "specificity": proportion(tn, tn + fp),
-            "ppv": proportion(tp, tp + fp),
-            "npv": proportion(tn, tn + fn),
-            "accuracy": proportion(tp + tn, n),
-            "balanced_accuracy": bootstrapped["balanced_accuracy"],
-        }
+        metrics |= {"auc": bootstrapped["auc"], "auc_pr": bootstrapped["auc_pr"]}
+        metrics |= per_class[cases.class_names[1]]
+        metrics |= {"accuracy": accuracy, "balanced_accuracy": bootstrapped["balanced_accuracy"]}
         return result
     metrics |= {
         "auc": bootstrapped["auc.macro_avg"],
         "auc_pr": bootstrapped["auc_pr.macro_avg"],
-        "accuracy": proportion(int(np.trace(confusion)), n),
+        "accuracy": accuracy,
         "balanced_accuracy": bootstrapped["balanced_accuracy"],
     }
-    per_class = {}
-    for c, name in enumerate(cases.class_names):
-        tp = int(confusion[c, c])
-        fn, fp = int(confusion[c].sum()) - tp, int(confusion[:, c].sum()) - tp
-        tn = n - tp - fn - fp
-        per_class[name] = {
-            "auc": bootstrapped[f"auc.{name}"],
-            "auc_pr": bootstrapped[f"auc_pr.{name}"],
-            "sensitivity": proportion(tp, tp + fn),
-            "specificity": proportion(tn, tn + fp),
-            "ppv": proportion(tp, tp + fp),
-            "npv": proportion(tn, tn + fn),
-        }
-    result["per_class"] = per_class
+    result["per_class"] = {
+        name: {"auc": bootstrapped[f"auc.{name}"], "auc_pr": bootstrapped[f"auc_pr.{name}"]} | per_class[name]
+        for name in cases.class_names
+    }
     return result
 
 
-def _proportion_maker(settings: ReportSettings) -> Callable[[int, int], dict[str, Any]]:
+def _proportions(
+    cases: _Cases, predicted: np.ndarray, settings: ReportSettings
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The accuracy, and each class's sensitivity, specificity, PPV and NPV (that class against the others), with
+    their intervals. Computed from which cases count, not from counts alone, so that with clusters an interval can
+    take the clusters of those cases into account."""
+    proportion = _proportion_maker(settings, cases.clusters)
+    accuracy = proportion(predicted == cases.labels, np.ones(len(predicted), dtype=bool))
+    per_class = {}
+    for c, name in enumerate(cases.class_names):
+        truly, called = cases.labels == c, predicted == c
+        per_class[name] = {
+            "sensitivity": proportion(called, truly),
+            "specificity": proportion(~called, ~truly),
+            "ppv": proportion(truly, called),
+            "npv": proportion(~truly, ~called),
+        }
+    return accuracy, per_class
+
+
+def _proportion_maker(
+    settings: ReportSettings, clusters: np.ndarray | None
+) -> Callable[[np.ndarray, np.ndarray], dict[str, Any]]:
     alpha = 1 - settings.confidence / 100
 
-    def proportion(successes: int, n: int) -> dict[str, Any]:
+    def proportion(success: np.ndarray, among: np.ndarray) -> dict[str, Any]:
+        """The proportion of the cases in ``among`` (a mask) that are ``success``, with its interval."""
+        successes, n = int((success & among).sum()), int(among.sum())
+        stat: dict[str, Any] = {"successes": successes, "n": n, "method": settings.proportion_ci}
         if n == 0:  # e.g. no case called positive: the PPV is undefined, not 0
-            return {"value": math.nan, "low": math.nan, "high": math.nan, "successes": 0, "n": 0,
-                    "method": settings.proportion_ci}  # fmt: skip
-        low, high = proportion_ci(successes, n, method=settings.proportion_ci, alpha=alpha)
-        return {"value": successes / n, "low": low, "high": high, "successes": successes, "n": n,
-                "method": settings.proportion_ci}  # fmt: skip
+            return {"value": math.nan, "low": math.nan, "high": math.nan} | stat
+        if clusters is None:
+            low, high = proportion_ci(successes, n, method=settings.proportion_ci, alpha=alpha)
+        else:
+            low, high, stat["effective_n"] = clustered_proportion_ci(
+                successes, clusters[among], method=settings.proportion_ci, alpha=alpha
+            )
+        return {"value": successes / n, "low": low, "high": high} | stat
 
     return proportion
 
@@ -585,19 +596,8 @@ def _per_subset(cases: _Cases, values: np.ndarray, name: str, settings: ReportSe
 def _evaluate_without(subset: _Cases, settings: ReportSettings) -> dict[str, Any]:
     """The proportions of a subset missing a class; the ranking metrics are undefined there (NaN, said once)."""
     nothing = {"value": math.nan, "low": math.nan, "high": math.nan, "method": None}
-    proportion = _proportion_maker(settings)
-    size = len(subset.class_names)
-    predicted = subset.predicted()
-    confusion = np.bincount(subset.labels * size + predicted, minlength=size * size).reshape(size, size)
-    n = len(subset.labels)
-    metrics = {"auc": nothing, "auc_pr": nothing, "accuracy": proportion(int(np.trace(confusion)), n),
-               "balanced_accuracy": nothing}  # fmt: skip
+    accuracy, per_class = _proportions(subset, subset.predicted(), settings)
+    metrics = {"auc": nothing, "auc_pr": nothing, "accuracy": accuracy, "balanced_accuracy": nothing}
     if subset.binary:
-        tn, fp, fn, tp = (int(v) for v in confusion.ravel())
-        metrics |= {
-            "sensitivity": proportion(tp, tp + fn),
-            "specificity": proportion(tn, tn + fp),
-            "ppv": proportion(tp, tp + fp),
-            "npv": proportion(tn, tn + fn),
-        }
+        metrics |= per_class[subset.class_names[1]]
     return metrics

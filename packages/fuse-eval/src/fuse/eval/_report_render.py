@@ -68,7 +68,9 @@ def _method(stat: Mapping[str, Any], setup: Mapping[str, Any]) -> str:
     if method == "bootstrap":
         return f"bootstrap, {setup['bootstraps']} resamplings"
     if method in ("wilson", "clopper-pearson"):
-        return {"wilson": "Wilson score", "clopper-pearson": "Clopper-Pearson (exact)"}[method]
+        name = {"wilson": "Wilson score", "clopper-pearson": "Clopper-Pearson (exact)"}[method]
+        effective = stat.get("effective_n")
+        return name if effective is None else f"{name}, effective n {effective:.1f} of {stat['n']} (clusters)"
     return "none (--bootstraps 0)" if setup["bootstraps"] == 0 and "n" not in stat else DASH
 
 
@@ -140,7 +142,12 @@ def _setup_table(report: Mapping[str, Any]) -> Table:
     proportion = {"wilson": "Wilson score", "clopper-pearson": "Clopper-Pearson (exact)"}[setup["proportion_ci"]]
     rows += [
         ["Confidence level", f"{setup['confidence']:g}%"],
-        ["Interval of proportions (sensitivity, specificity, PPV, NPV, accuracy)", f"{proportion}, from the counts"],
+        [
+            "Interval of proportions (sensitivity, specificity, PPV, NPV, accuracy)",
+            f"{proportion}, from the counts"
+            if not setup.get("clusters")
+            else f"{proportion}, on the effective number of cases of the clusters (see the notes)",
+        ],
         [
             "Interval of AUC, AUC-PR, balanced accuracy",
             f"{setup['bootstrap_ci']}; {setup['bootstraps']} resamplings, seed {setup['seed']}"

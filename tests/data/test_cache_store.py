@@ -4,7 +4,9 @@ directory and the fix; a finished cache that cannot be written opens read-only b
 from __future__ import annotations
 
 import errno
+import gc
 import sqlite3
+import warnings
 from pathlib import Path
 
 import diskcache
@@ -91,3 +93,15 @@ def test_a_store_gives_its_lease_back_when_closed(tmp_path: Path) -> None:
     cacher.close()
     assert cache_store.try_remove_cache_dir(database.parent)
     assert not database.parent.exists()
+
+
+def test_a_cacher_dropped_without_close_releases_its_files_quietly(tmp_path: Path) -> None:
+    database = finished_cache(tmp_path)
+    cacher = make_cacher(tmp_path)
+    assert np.asarray(cacher.load_sample("s000")["data.img"]).shape == (4, 32, 64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del cacher  # no close(): the lease and lock files are released, without a ResourceWarning per file
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert cache_store.try_remove_cache_dir(database.parent)

@@ -35,6 +35,8 @@ _CHUNK_BYTES = 1024 * 1024
 # tarfile's data filter (Python 3.10.12+, 3.11.4+, 3.12+); None on older patch releases, where explicit checks
 # with the same rules are used instead
 _DATA_FILTER: Callable[[tarfile.TarInfo, str], tarfile.TarInfo] | None = getattr(tarfile, "data_filter", None)
+# whether extract() takes a filter (the same releases); without one, 3.12+ warn that 3.14 changes the default
+_TAR_FILTER_ARGUMENT = hasattr(tarfile, "fully_trusted_filter")
 
 
 class UnsafeArchiveError(ValueError):
@@ -308,8 +310,8 @@ def _extract_tar(archive: str, root: Path, members: Sequence[str] | None, max_by
             chosen, total=len(chosen), desc=f"extracting {os.path.basename(archive)}", enabled=progress
         ):
             safe = _filtered(info, root, archive)
-            if _DATA_FILTER is not None:
-                tf.extract(safe, root, filter="fully_trusted")  # already filtered above
+            if _TAR_FILTER_ARGUMENT:
+                tf.extract(safe, root, filter="fully_trusted")  # already filtered above (data filter or by hand)
             else:  # Python releases without tarfile filters
                 tf.extract(safe, root)
             if info.isfile():

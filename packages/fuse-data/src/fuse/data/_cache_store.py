@@ -559,6 +559,13 @@ class CacheStore:
         self._lease = self._build_lock = None
         self._pid = -1  # the next use reopens
 
+    def __del__(self) -> None:
+        # a store dropped without close() (a cacher that simply goes out of scope) releases its lock files and
+        # connections here, instead of leaving them to the garbage collector with a ResourceWarning each; at
+        # interpreter exit the modules this needs may be gone, and the kernel releases the locks anyway
+        with contextlib.suppress(Exception):
+            self.close()
+
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "read_only": self.read_only, "not_writable": self.not_writable}
 

@@ -6,31 +6,15 @@ ranks with unequal batch counts, evaluation batches without sample ids, a custom
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SUPPORT = Path(__file__).resolve().parents[1] / "support"
+from fuse_test_support import run_support_script
 
 
 def _run(out_dir: Path, devices: int) -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")]),
-        "OMP_NUM_THREADS": "1",
-    }
-    result = subprocess.run(
-        [sys.executable, str(SUPPORT / "fuse_dl_train_support.py"), str(out_dir), str(devices)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    run_support_script("fuse_dl_train_support.py", str(out_dir), str(devices))
 
 
 @pytest.mark.slow

@@ -5,9 +5,6 @@ split the data into disjoint shares that cover it."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,8 +17,7 @@ from torch.utils.data import DataLoader
 from fuse.data import BatchSamplerDefault, CollateDefault
 from fuse.dl import LightningModuleDefault
 from fuse_dl_train_support import make_dataset, make_module
-
-SUPPORT = Path(__file__).resolve().parents[1] / "support"
+from fuse_test_support import run_support_script
 
 
 def _loader(num_workers: int = 0) -> DataLoader[Any]:
@@ -85,20 +81,7 @@ def test_resume_continues_the_sampler_epochs(tmp_path: Path, num_workers: int) -
 
 
 def _run_ddp(out_dir: Path, devices: int) -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")]),
-        "OMP_NUM_THREADS": "1",
-    }
-    result = subprocess.run(
-        [sys.executable, str(SUPPORT / "fuse_sampler_ddp_support.py"), str(out_dir), str(devices)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    run_support_script("fuse_sampler_ddp_support.py", str(out_dir), str(devices))
 
 
 @pytest.mark.slow

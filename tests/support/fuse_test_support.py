@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.resources
+import os
 import re
 import subprocess
 import sys
@@ -126,3 +127,23 @@ def package_modules(package_name: str) -> list[str]:
 
     package = importlib.import_module(package_name)
     return [package_name, *(f"{package_name}.{m.name}" for m in pkgutil.iter_modules(package.__path__))]
+
+
+def run_support_script(script: str, *args: str, timeout: float = 300) -> None:
+    """Run ``tests/support/<script>`` with ``args`` in a fresh Python (one OpenMP thread, the support modules
+    importable), as the multi-process tests do for each rank; a non-zero exit fails with the end of its stderr."""
+    support = Path(__file__).resolve().parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(support), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, str(support / script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]

@@ -507,8 +507,12 @@ class NDict(_NDictMethods, dict[str, Any], metaclass=ABCMeta):  # type: ignore[m
             _check_key(key)
             self._merge_mapping(key + ".", value)
             return
-        if not _dict_contains(self, key):  # a new key: check it (an existing one was checked when it was added)
-            _check_key(key)
+        # a new key is checked (an existing one was checked when it was added); _check_key's test, inlined: this
+        # runs for every key a training step writes
+        if not _dict_contains(self, key) and (
+            type(key) is not str or not key or key[0] == "." or key[-1] == "." or ".." in key
+        ):
+            raise _invalid_key(key)
         _dict_setitem(self, key, value)
 
     def __delitem__(self, key: str) -> None:

@@ -46,9 +46,14 @@ def _call_loss(
     except (RuntimeError, ValueError) as error:
         if type(error) not in (RuntimeError, ValueError):  # e.g. torch.OutOfMemoryError: leave it alone
             raise
-        labelled = described() if callable(described) else described
-        inputs = "; ".join(f"{label}: {_describe(value)}" for label, value in labelled.items())
-        raise type(error)(f"{who}: the loss function failed on {inputs}: {error}") from error
+        raise _with_inputs(who, error, described() if callable(described) else described) from error
+
+
+def _with_inputs(who: str, error: Exception, labelled: Mapping[str, Any]) -> Exception:
+    """A plain ``RuntimeError``/``ValueError`` of the loss function (typically a shape mismatch) with the loss's
+    inputs (label -> value) described."""
+    inputs = "; ".join(f"{label}: {_describe(value)}" for label, value in labelled.items())
+    return type(error)(f"{who}: the loss function failed on {inputs}: {error}")
 
 
 def _require_key(value: object, who: str, name: str) -> str:
@@ -169,10 +174,13 @@ class LossDefault(LossBase):
         preds = batch_value(batch_dict, self.pred, "LossDefault", "pred")
         targets = batch_value(batch_dict, self.target, "LossDefault", "target")
 
-        def described() -> dict[str, Any]:
-            return {f"pred {self.pred!r}": preds, f"target {self.target!r}": targets}
-
-        loss = _call_loss("LossDefault", self.callable, described, preds, targets)
+        try:  # the call itself, not through _call_loss: no closure is made per step
+            loss = self.callable(preds, targets)
+        except (RuntimeError, ValueError) as error:
+            if type(error) not in (RuntimeError, ValueError):  # e.g. torch.OutOfMemoryError: leave it alone
+                raise
+            labelled = {f"pred {self.pred!r}": preds, f"target {self.target!r}": targets}
+            raise _with_inputs("LossDefault", error, labelled) from error
         return loss if self.weight is None else _weighted(loss, self.weight)
 
 

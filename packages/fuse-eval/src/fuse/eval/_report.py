@@ -524,6 +524,7 @@ def _bootstrapped(cases: _Cases, predicted: np.ndarray, settings: ReportSettings
         settings.bootstraps,
         settings.seed,
         verbose=settings.verbose,
+        name="ROC AUC, AUC-PR and balanced accuracy",
         clusters=cases.clusters,
     )
     resampled: dict[str, list[float]] = {key: [] for key in values}

@@ -390,3 +390,15 @@ def test_clipped_risks_are_noted_and_warned(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="2 of 60 predicted risks are within 1e-08 of 0 or 1"):
         report = write_report(tmp_path, scores, labels, settings=ReportSettings(bootstraps=10, plots=False))
     assert any(note.startswith("calibration intercept and slope: 2 of 60") for note in report["notes"])
+
+
+@pytest.mark.filterwarnings("ignore::fuse.eval.UndefinedMetricWarning")  # the calibration slope of separated classes
+def test_a_bootstrap_interval_of_width_zero_is_noted_and_warned(tmp_path: Path) -> None:
+    labels = np.array([0] * 10 + [1] * 10)
+    scores = np.r_[np.linspace(0.05, 0.3, 10), np.linspace(0.7, 0.95, 10)]  # perfectly separated: AUC 1 always
+    settings = ReportSettings(bootstraps=50, plots=False)
+    with pytest.warns(UserWarning, match="ROC AUC, AUC-PR, Balanced accuracy has width zero"):
+        report = write_report(tmp_path, scores, labels, ["no", "yes"], settings=settings)
+    assert report["metrics"]["auc"]["low"] == report["metrics"]["auc"]["high"] == 1.0
+    assert any("has width zero" in note for note in report["notes"])
+    assert report["metrics"]["sensitivity"]["low"] < 1.0  # the proportions' Wilson intervals are not degenerate

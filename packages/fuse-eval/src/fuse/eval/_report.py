@@ -398,6 +398,7 @@ def _report(cases: _Cases, settings: ReportSettings, group_name: str, notes: lis
             "when cases of a cluster are alike (and wider than needed when they are not)"
         )
     overall = _evaluate(cases, settings)
+    _note_zero_width_bootstraps(overall["metrics"], BINARY_METRICS if cases.binary else MULTICLASS_METRICS, notes)
     report: dict[str, Any] = {
         "title": settings.title,
         "description": settings.description,
@@ -423,6 +424,24 @@ def _report(cases: _Cases, settings: ReportSettings, group_name: str, notes: lis
         if values is not None:
             report[key] = _per_subset(cases, values, name, settings)
     return report
+
+
+def _note_zero_width_bootstraps(metrics: Mapping[str, Any], names: Mapping[str, str], notes: list[str]) -> None:
+    """A bootstrap interval of width zero (e.g. an AUC of 1 in every resampling: classes separated perfectly) is not
+    certainty: say so in the notes and warn."""
+    flat = [
+        names.get(key, key)
+        for key, stat in metrics.items()
+        if stat.get("method") == "bootstrap" and math.isfinite(stat["low"]) and stat["low"] == stat["high"]
+    ]
+    if flat:
+        message = (
+            f"the bootstrap interval of {', '.join(flat)} has width zero: every resampling gave the same value (e.g. "
+            "the classes perfectly separated in every resampling), which says nothing about the uncertainty; it is "
+            "not certainty, and more cases (or an independent test set) are needed to judge it"
+        )
+        notes.append(message)
+        warnings.warn(message, UserWarning, stacklevel=4)
 
 
 def _evaluate(cases: _Cases, settings: ReportSettings) -> dict[str, Any]:

@@ -185,3 +185,25 @@ def test_the_epoch_summary_can_be_written_without_printing(tmp_path: Path, capsy
     assert "train.losses.ce" in first
     (row,) = [line for line in last.splitlines() if line.startswith("train.losses.ce ")]
     assert float(row.split("|")[2]) == pytest.approx(float(trainer.callback_metrics["train.losses.ce"]), abs=1e-4)
+
+
+def test_each_training_batch_holds_the_global_step_and_epoch_losses_are_per_sample_means(tmp_path: Path) -> None:
+    seen: list[int] = []
+    losses: list[tuple[float, int]] = []
+
+    def recording_loss(batch_dict: NDict) -> torch.Tensor:
+        seen.append(int(batch_dict["global_step"]))  # FuseMedML's key: the optimizer steps taken so far
+        loss = F.cross_entropy(batch_dict["model.logits.cls"], batch_dict["data.label"])
+        if torch.is_grad_enabled():
+            losses.append((loss.detach().item(), len(batch_dict["data.sample_id"])))
+        return loss
+
+    module = make_module(None, losses={"ce": recording_loss}, train_metrics=None, best_epoch_source=None)
+    trainer = _trainer(tmp_path, max_epochs=2, enable_checkpointing=False, num_sanity_val_steps=0)
+    trainer.fit(module, make_loader(range(40), batch_size=16), make_loader(VALIDATION))  # batches of 16, 16, 8
+    training = [step for step in seen if step in range(6)]
+    assert training[:3] == [0, 1, 2]
+    assert sorted(set(training)) == list(range(6))
+    last_epoch = losses[3:]  # the training batches of the second epoch, with their sizes
+    expected = sum(value * size for value, size in last_epoch) / sum(size for _, size in last_epoch)
+    assert float(trainer.callback_metrics["train.losses.ce"]) == pytest.approx(expected, rel=1e-6)

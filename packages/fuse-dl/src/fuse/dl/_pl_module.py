@@ -151,8 +151,7 @@ class LightningModuleDefault(pl.LightningModule):
         self._sep = tensorboard_sep
         self._log_unit = log_unit
         self._prediction_keys: list[str] | None = None
-        self._train_step_losses: list[dict[str, Any]] = []
-        self._train_step_sizes: list[int] = []
+        self._train_steps: list[tuple[dict[str, Any], int]] = []  # each step's detached losses and batch size
         self._eval_step_losses: dict[int, list[dict[str, Any]]] = {}
         self._eval_step_sizes: dict[int, list[int]] = {}
         self._distributed = False
@@ -237,8 +236,7 @@ class LightningModuleDefault(pl.LightningModule):
                 self._warn_no_ids()
             step_metrics(self._train_metrics, batch_dict)
         if recorded:
-            self._train_step_losses.append(recorded)
-            self._train_step_sizes.append(num_rows(batch_dict))
+            self._train_steps.append((recorded, num_rows(batch_dict)))
         return total
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -258,7 +256,8 @@ class LightningModuleDefault(pl.LightningModule):
             batch_dict = batch
         else:
             batch_dict = NDict(batch)  # a copy: the caller's batch is left as it is
-        batch_dict["global_step"] = self.global_step
+        trainer = self._trainer  # the trainer's step without LightningModule's two property hops (every step)
+        batch_dict["global_step"] = trainer.global_step if trainer is not None else self.global_step
         return self.forward(batch_dict)
 
     def _eval_step(
@@ -308,7 +307,7 @@ class LightningModuleDefault(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         if self._distributed:
             check_equal_batch_counts("training", [self.trainer.num_training_batches])
-        self._train_step_losses, self._train_step_sizes = [], []
+        self._train_steps = []
 
     def on_validation_epoch_start(self) -> None:
         self._eval_epoch_start("validation", self.trainer.num_val_batches, self.trainer.val_dataloaders)
@@ -327,11 +326,11 @@ class LightningModuleDefault(pl.LightningModule):
         self._first_padded = {index: first_padded_position(loader) for index, loader in enumerate(flat)}
 
     def on_train_epoch_end(self) -> None:
-        epoch_end_compute_and_log_losses(
-            self, "train", self._train_step_losses, sep=self._sep, batch_sizes=self._train_step_sizes
-        )
+        losses = [recorded for recorded, _ in self._train_steps]
+        sizes = [size for _, size in self._train_steps]
+        epoch_end_compute_and_log_losses(self, "train", losses, sep=self._sep, batch_sizes=sizes)
         epoch_end_compute_and_log_metrics(self, "train", self._train_metrics, sep=self._sep)
-        self._train_step_losses, self._train_step_sizes = [], []
+        self._train_steps = []
         self._log_epoch_as_step()
 
     def on_validation_epoch_end(self) -> None:

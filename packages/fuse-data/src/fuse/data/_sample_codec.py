@@ -98,10 +98,10 @@ def checksum(data: Any) -> bytes:
     within two words changes a row or a column sum (two words in one row lie in two columns), so every flipped bit,
     every pair of flipped bits and every swap of two words is detected. What it cannot see is damage whose word
     changes cancel in every row and every column sum (e.g. +d and -d at the four corners of a rectangle of words),
-    which random bit rot, a zeroed page, garbage or a shifted block do not produce. Two numpy reductions and a hash of 1/128 of
-    the data: 2-4x cheaper than ``zlib.crc32`` (about one memory copy of the data, where ``zlib.crc32`` costs two
-    to four), so that verifying every read costs little next to reading it. Not a defence against deliberate
-    tampering (nothing here is).
+    which bit rot, a zeroed page, garbage or a shifted block match only by chance. Two numpy reductions and a hash of
+    1/128 of the data: about half the time of ``zlib.crc32`` (54 against 113 µs for a 512 KiB array on the 2-core
+    development machine), so that verifying every read costs little next to reading it. Not a defence against
+    deliberate tampering (nothing here is).
 
     >>> checksum(b"abc") == checksum(bytearray(b"abc")), checksum(b"abc") == checksum(b"abd")
     (True, False)

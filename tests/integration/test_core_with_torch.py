@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from fuse.core import NDict, Seed, uncollate
+from fuse.core import NDict, Seed, is_tensor, loaded_torch, to_numpy, uncollate
 
 
 def test_set_seed_seeds_torch_and_returns_a_generator() -> None:
@@ -103,3 +103,17 @@ def test_tensors_are_leaves_and_mappings_still_nest() -> None:
         assert nd.keypaths() == ["data.x", "data.w", "model.out", "model.heads.a", "model.heads.b.c"]
         assert nd["model.out"] is tensor
         assert nd["model.heads.b.c"] is parameter
+
+
+def test_tensor_interop_recognises_tensors_and_converts_them() -> None:
+    assert loaded_torch() is torch
+    parameter = torch.nn.Parameter(torch.ones(2, requires_grad=True))
+    assert is_tensor(parameter)
+    assert is_tensor(torch.zeros(1))
+    assert not is_tensor(np.zeros(1))
+    converted = to_numpy(parameter * 2)
+    assert isinstance(converted, np.ndarray)
+    assert converted.tolist() == [2.0, 2.0]
+    widened = to_numpy(torch.tensor([1.5], dtype=torch.bfloat16))
+    assert widened.dtype == np.float32
+    assert widened.tolist() == [1.5]

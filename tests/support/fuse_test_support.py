@@ -113,11 +113,26 @@ def fusemedml_fixtures() -> Path | None:
 
 
 def run_doctests(module_name: str) -> None:
-    """Run a module's docstring examples (objects re-exported under a package count for that package)."""
+    """Run a module's docstring examples, each with the globals of the module that defines it.
+
+    A package's ``__init__`` contributes its own docstring only. A published name (``__module__`` rewritten to the
+    package by ``fuse.core.publish_public_names``) counts for the private module that defines it, so its examples
+    see that module's imports, and each runs once.
+    """
     import doctest
 
+    from fuse.core import defining_module
+
     module = importlib.import_module(module_name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+    tests = [test for test in finder.find(module) if test.name == module_name or not hasattr(module, "__path__")]
+    for name, value in vars(module).items():
+        if getattr(value, "__module__", None) != module_name and defining_module(value) == module_name:
+            tests += finder.find(value, f"{module_name}.{name}", module=False, globs=dict(vars(module)))
+    for test in tests:
+        runner.run(test)
+    result = runner.summarize(verbose=False)
     assert result.failed == 0, f"{result.failed} docstring example(s) failed in {module_name}"
 
 

@@ -48,6 +48,7 @@ from fuse.core._param_sampler import (
 from fuse.core._paths import add_base_prefix, change_extension, get_extension, get_valid_filename, remove_extension
 from fuse.core._profiling import Profiler, Timer
 from fuse.core._progress import progress
+from fuse.core._public_names import defining_module, publish_public_names
 from fuse.core._sample import (
     INITIAL_SAMPLE_ID_KEY,
     SAMPLE_ID_KEY,
@@ -59,27 +60,19 @@ from fuse.core._sample import (
     set_sample_id,
 )
 from fuse.core._seed import Seed, seed_worker_init, set_seed
+from fuse.core._tensors import is_tensor, loaded_torch, to_numpy
 from fuse.core._version import __version__
-
-# Public classes report their public import path (also the path pickles record).
-_PUBLIC_CLASSES: tuple[type, ...] = (
-    NDict, NDictView, NestedKeyError, AtomicFileWriter, CollateToBatchList, Config, WorkerFailedError, Seed, Timer, Profiler,
-    ParamSamplerBase, Uniform, RandInt, RandBool, Choice, Gaussian, UnsafeArchiveError,
-)  # fmt: skip
-for _public in _PUBLIC_CLASSES:
-    _public.__module__ = __name__
-del _public, _PUBLIC_CLASSES
 
 __all__ = [
     "DEFAULT_MAX_EXTRACT_BYTES",
     "INITIAL_SAMPLE_ID_KEY",
-    "MpContext",
     "SAMPLE_ID_KEY",
     "AtomicFileWriter",
     "Choice",
     "CollateToBatchList",
     "Config",
     "Gaussian",
+    "MpContext",
     "NDict",
     "NDictView",
     "NestedKeyError",
@@ -98,6 +91,7 @@ __all__ = [
     "change_extension",
     "create_dir",
     "create_initial_sample",
+    "defining_module",
     "delete_directory_tree",
     "draw_samples_recursively",
     "extract_archive",
@@ -110,9 +104,12 @@ __all__ = [
     "get_sample_id",
     "get_specific_sample_from_potentially_morphed",
     "get_valid_filename",
+    "is_tensor",
     "load_pickle",
+    "loaded_torch",
     "num_available_cores",
     "progress",
+    "publish_public_names",
     "read_dataframe",
     "read_text_file",
     "remove_extension",
@@ -127,5 +124,8 @@ __all__ = [
     "set_initial_sample_id",
     "set_sample_id",
     "set_seed",
+    "to_numpy",
     "uncollate",
 ]
+
+publish_public_names(globals(), __name__, __all__)

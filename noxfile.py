@@ -2,17 +2,26 @@
 
 - ``tests``: one fresh venv per package (and Python), holding only that package, its fuse dependencies and
   test tools; ``pytest tests/<pkg>``. Torch-free packages run on every Python 3.10-3.13 found; packages that
-  need torch run on 3.11, the interpreter that has the local CPU torch wheel.
+  need torch run on one interpreter, ``FUSE_TORCH_PYTHON`` (default 3.11).
 - ``tests_cuda`` (opt-in): ``cuda``-marked tests in the current interpreter, installing nothing.
-- ``lint``, ``types``, ``wheels``: ruff + import contracts; mypy and the integration tests (all five packages
-  in one venv; ``nox -t integration``); built-distribution checks.
+- ``lint``, ``types``, ``integration``, ``wheels``: ruff + import contracts; mypy; the integration tests (all
+  packages in one venv, ``tests/integration``); built-distribution checks (contents, LICENSE, URLs, twine).
 - ``bench`` (opt-in): side-by-side benchmarks -> benchmarks/RESULTS.md. ``demo``: the main job (``python -m fuse.dl.demo``).
 - ``bump -- X.Y.Z`` (opt-in): set the version of all five packages and their sibling pins.
+
+The package graph (which package needs which, which needs torch) is read from packages/*/pyproject.toml by
+scripts/package_graph.py. Loading this file does no other work: ``nox -l`` starts no process.
+
+Torch and the CI machine: testing/constraints.txt pins torch to the CPU wheel that lies in the CI machine's local
+wheel folder, built for CPython 3.11 only (any other torch request would fetch gigabytes of CUDA packages). So every
+session that installs torch runs on ``FUSE_TORCH_PYTHON``, 3.11 by default; set it (e.g. ``FUSE_TORCH_PYTHON=3.12
+nox -s lint``) on a machine whose torch wheel is for another Python.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import subprocess
@@ -31,22 +40,21 @@ nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.download_python = "never"
 nox.options.error_on_missing_interpreters = False  # a missing Python is skipped with a message
-nox.options.sessions = ["lint", "types", "tests", "wheels"]
+nox.options.sessions = ["lint", "types", "tests", "integration", "wheels"]
 
 ROOT = Path(__file__).resolve().parent
+if str(ROOT / "scripts") not in sys.path:
+    sys.path.append(str(ROOT / "scripts"))
+import package_graph  # found through the path set just above
+
 CONSTRAINTS = ROOT / "testing" / "constraints.txt"
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-TORCH_PYTHON = "3.11"  # the interpreter with the local CPU torch wheel (see testing/constraints.txt)
+# the interpreter of every torch session: the CI machine's CPU torch wheel is for 3.11 (see the docstring)
+TORCH_PYTHON = os.environ.get("FUSE_TORCH_PYTHON") or "3.11"
 
-# package -> its fuse dependencies (the DESIGN table)
-PACKAGES: dict[str, list[str]] = {
-    "core": [],
-    "data": ["core"],
-    "eval": ["core"],
-    "dl": ["core", "data", "eval"],
-    "imaging": ["core", "data"],
-}
-NEEDS_TORCH = {"data", "dl", "imaging"}
+GRAPH = package_graph.load(ROOT)
+PACKAGES: tuple[str, ...] = GRAPH.names  # in dependency order
+NEEDS_TORCH = {pkg for pkg in PACKAGES if GRAPH.needs_torch(pkg)}
 SRC_DIRS = [ROOT / "packages" / f"fuse-{pkg}" / "src" for pkg in PACKAGES]
 
 TEST_TOOLS = ["pytest>=8.1", "hypothesis>=6.100"]
@@ -58,17 +66,22 @@ EXTRA_TEST_TOOLS: dict[str, list[str]] = {
     "data": ["scikit-learn"],  # the folds are checked against sklearn's shuffle (fuse-data itself does not need it)
     "imaging": ["SimpleITK>=2.3", "matplotlib"],  # the itk and plot extras
 }
-LINT_TOOLS = ["ruff==0.17.6", "import-linter==2.16"]
+LINT_TOOLS = ["ruff==0.17.6", "import-linter==2.16", "tomli>=2; python_version < '3.11'"]  # tomli: package_graph.py
+NOX = "nox==2026.10.20"  # as .ci/run installs it
 TYPE_TOOLS = [
     "mypy==2.4.1",
     "pandas-stubs",
     "types-tqdm",
-    "nox==2026.10.20",
+    NOX,
     "SimpleITK>=2.3",
     "matplotlib",
 ]  # + the optional libraries fuse-imaging types against
+# the integration tests: the examples' plots and readers; the repository tooling (this file, the workflows, a built
+# wheel's metadata)
+INTEGRATION_TOOLS = ["matplotlib", "SimpleITK>=2.3", NOX, "PyYAML", "hatchling>=1.27"]
+WHEEL_TOOLS = ["build", "hatchling>=1.27", "twine"]
 
-# tests targets: each package (tests/integration runs in the `types` session, whose venv holds all five)
+# tests targets: each package (tests/integration has its own session, whose venv holds them all)
 TEST_MATRIX = [
     nox.param(python, target, id=f"{python}-{target}", tags=[target])
     for target in PACKAGES
@@ -76,24 +89,31 @@ TEST_MATRIX = [
 ]
 
 
+@functools.cache
+def _pip_config() -> str:
+    """``pip config list`` (e.g. ``global.find-links='/opt/wheels'``), asked once per nox run."""
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, check=False
+    ).stdout
+
+
 def _pip_setting(key: str) -> str | None:
     """One of pip's settings (``find-links``, ``extra-index-url``, ...) from PIP_* or pip's config files."""
     from_env = os.environ.get("PIP_" + key.upper().replace("-", "_"))
     if from_env:
         return from_env
-    listed = subprocess.run(
-        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, check=False
-    ).stdout
-    for line in listed.splitlines():  # e.g. global.find-links='/opt/wheels'
+    for line in _pip_config().splitlines():
         name, _, value = line.partition("=")
         if name.split(".", 1)[-1] == key:
             return value.strip("'\"")
     return None
 
 
+@functools.cache
 def _uv_uses_pip_indexes() -> None:
     """uv does not read pip's configuration: hand it the same indexes and local wheels, considered the way pip
-    does (the best match across all indexes). The local CPU torch wheel comes from pip's find-links this way."""
+    does (the best match across all indexes). The local CPU torch wheel comes from pip's find-links this way.
+    Done once, before the first install (never at import: ``nox -l`` must not start pip)."""
     for pip_key, uv_variable, separator in (
         ("index-url", "UV_INDEX_URL", " "),
         ("extra-index-url", "UV_EXTRA_INDEX_URL", " "),
@@ -106,23 +126,12 @@ def _uv_uses_pip_indexes() -> None:
     os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 
 
-_uv_uses_pip_indexes()
-
-
 def _package_dir(pkg: str) -> str:
     return str(ROOT / "packages" / f"fuse-{pkg}")
 
 
-def _with_dependencies(pkg: str) -> list[str]:
-    ordered: list[str] = []
-    for dep in [*PACKAGES[pkg], pkg]:
-        for sub in [*PACKAGES[dep], dep]:
-            if sub not in ordered:
-                ordered.append(sub)
-    return ordered
-
-
 def _install(session: nox.Session, *args: str) -> None:
+    _uv_uses_pip_indexes()
     session.install("--quiet", "-c", str(CONSTRAINTS), *args)
 
 
@@ -149,7 +158,7 @@ def _pythonpath(*extra: Path) -> str:
 @nox.parametrize(("python", "target"), TEST_MATRIX)
 def tests(session: nox.Session, target: str) -> None:
     """Run one package's tests in a venv holding only that package and its fuse dependencies."""
-    packages = _with_dependencies(target)
+    packages = GRAPH.with_dependencies(target)
     with _venv_discarded_after(session):
         _install(session, *(_package_dir(pkg) for pkg in packages), *TEST_TOOLS, *EXTRA_TEST_TOOLS.get(target, []))
         session.run("pytest", f"tests/{target}", "-m", "not cuda", *session.posargs, env={"FUSE_ISOLATED_ENV": "1"})
@@ -182,44 +191,60 @@ def tests_cuda(session: nox.Session) -> None:
 
 @nox.session(python=TORCH_PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff (lint + format) and the import-linter layering contracts, which must also catch planted violations."""
+    """ruff (lint + format); the import-linter contracts: up to date with the package graph, kept, and biting.
+
+    The contracts must match packages/*/pyproject.toml (scripts/package_graph.py --check), hold on the tree, and
+    catch every import the graph forbids when it is planted in a scratch copy."""
     with _venv_discarded_after(session):
         _install(session, *LINT_TOOLS)
         session.run("ruff", "check", ".")
         session.run("ruff", "format", "--check", ".")
+        session.run("python", "scripts/package_graph.py", "--check")
         session.run("lint-imports", env={"PYTHONPATH": _pythonpath()})
         session.run("python", "scripts/verify_import_contracts.py")
 
 
-@nox.session(python=TORCH_PYTHON, tags=["integration"])
+@nox.session(python=TORCH_PYTHON)
 def types(session: nox.Session) -> None:
-    """mypy over all five src roots (strict) and the repo's scripts; then the integration tests (tests/integration:
-    all five packages installed together, with torch) in the same venv, which saves CI a sixth torch install."""
+    """mypy over all five src roots (strict), the repo's scripts and each example."""
     with _venv_discarded_after(session):
-        _install(session, *TYPE_TOOLS, *TEST_TOOLS, *("-e" + _package_dir(pkg) for pkg in PACKAGES))
+        _install(session, *TYPE_TOOLS, *("-e" + _package_dir(pkg) for pkg in PACKAGES))
         session.run("mypy", *(str(d) for d in SRC_DIRS))
         session.run("mypy", "noxfile.py", "scripts", "benchmarks", "tests/support")
         for example in _examples():  # one run each: example folders have modules of the same name
             folder = example if example.is_dir() else example.parent
             session.run("mypy", str(example.relative_to(ROOT)), env={"MYPYPATH": str(folder)})
+
+
+@nox.session(python=TORCH_PYTHON, tags=["integration"])
+def integration(session: nox.Session) -> None:
+    """The integration tests: all packages installed together with torch, the examples, the repository's tooling."""
+    with _venv_discarded_after(session):
+        _install(session, *TEST_TOOLS, *INTEGRATION_TOOLS, *("-e" + _package_dir(pkg) for pkg in PACKAGES))
         session.run("pytest", "tests/integration", "-m", "not cuda", *session.posargs)
 
 
 def _examples() -> list[Path]:
-    """Each folder of examples/ and each script directly in it (not hello_world.py, a link to fuse.dl.demo)."""
+    """Each folder of examples/ and each script directly in it."""
     entries = sorted((ROOT / "examples").iterdir())
     return [e for e in entries if (e.is_dir() or e.suffix == ".py") and not e.is_symlink()]
 
 
 @nox.session(python=TORCH_PYTHON)
 def wheels(session: nox.Session) -> None:
-    """Build all five wheels and sdists, check their contents, install them and import from outside the repo."""
+    """Build all five wheels and sdists, check them, install them and import from outside the repo.
+
+    Checked: their contents, and what the package index shows of them: the LICENSE, the project URLs, README links
+    that work there, and ``twine check --strict``."""
     with _venv_discarded_after(session), tempfile.TemporaryDirectory(prefix="fuse-wheels-") as outside:
-        _install(session, "build", "hatchling>=1.26")  # one build environment (this venv) for the five packages
+        _install(session, *WHEEL_TOOLS)  # one build environment (this venv) for the five packages
         dist = Path(outside) / "dist"
         for pkg in PACKAGES:
             session.run("python", "-m", "build", "--no-isolation", "--quiet", "--outdir", str(dist), _package_dir(pkg))
         wheel_files = {pkg: _check_built_distributions(session, dist, pkg) for pkg in PACKAGES}
+        built = sorted(str(path) for path in dist.iterdir())
+        session.run("python", "scripts/check_release_metadata.py", *built)
+        session.run("twine", "check", "--strict", *built)
 
         _install(session, *(str(w) for w in wheel_files.values()))
         with session.chdir(outside):
@@ -275,7 +300,7 @@ def demo(session: nox.Session) -> None:
     """The main job, against freshly installed packages: ``python -m fuse.dl.demo`` trains and evaluates a
     breast-cancer classifier end to end (arguments after ``--`` go to it, e.g. ``nox -s demo -- --out report``)."""
     with _venv_discarded_after(session):
-        _install(session, *(_package_dir(pkg) for pkg in _with_dependencies("dl")), "matplotlib")
+        _install(session, *(_package_dir(pkg) for pkg in GRAPH.with_dependencies("dl")), "matplotlib")
         session.run("python", "-m", "fuse.dl.demo", *session.posargs)
 
 

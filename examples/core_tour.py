@@ -1,10 +1,16 @@
 """A runnable tour of fuse-core (`nox -s demo`): samples, views, seeding, collation, atomic files, workers.
 
-Every step prints what it shows; the script exits non-zero if any step does not behave as described.
+Every step prints what it shows; the script exits non-zero if any step does not behave as described. Needs only
+fuse-core (``pip install fuse-core``, or ``pip install -e packages/fuse-core`` in a clone).
+
+Run::
+
+    python examples/core_tour.py [--workers 2]
 """
 
 from __future__ import annotations
 
+import argparse
 import tempfile
 from pathlib import Path
 
@@ -37,7 +43,14 @@ def load_case(case_id: str) -> NDict:
     return sample
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of step 3 (default 2; 0: none)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     print("1. NDict: dotted keypaths, nested assignment, live views")
     sample = load_case("case_001")
     sample.print_tree()
@@ -56,7 +69,7 @@ def main() -> None:
 
     print("3. Build samples in worker processes (a failure would name its case id)")
     case_ids = [f"case_{i:03d}" for i in range(8)]
-    samples = run_multiprocessed(load_case, case_ids, workers=2, verbose=1, desc="loading cases")
+    samples = run_multiprocessed(load_case, case_ids, workers=args.workers, verbose=1, desc="loading cases")
     assert [get_sample_id(s) for s in samples] == case_ids
 
     print("4. Collate into a batch and split it back")
@@ -73,7 +86,8 @@ def main() -> None:
         assert read_dataframe(path).equals(frame)
         print(f"   wrote and re-read {path.name}: {len(frame)} rows")
     print("tour complete")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

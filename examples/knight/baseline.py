@@ -32,39 +32,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import lightning.pytorch as pl
-import numpy as np
-import pandas as pd
-import torch
-import torch.nn.functional as F
-from lightning.pytorch.loggers import CSVLogger
-from torch.utils.data import DataLoader
-
-from fuse.core import save_dataframe, save_text_file, set_seed
-from fuse.data import BatchSamplerDefault, CollateDefault, DatasetDefault, balanced_division
-from fuse.dl import (
-    BackboneResnet3D,
-    Head3D,
-    LightningModuleDefault,
-    LossDefault,
-    ModelMultiHead,
-    convert_predictions_to_dataframe,
-)
-from fuse.eval import MetricAccuracy, MetricAUCROC, MetricBase
-from fuse.imaging.datasets import KNIGHT
-
-# The challenge's class names, aligned with the labels (as in eval.py).
-CLASS_NAMES = {1: ("NoAT", "CanAT"), 2: ("B", "LR", "IR", "HR", "VHR")}
-CLINICAL_FEATURES = 11  # the length of KNIGHT's data.input.clinical.all
-
-
-def label_key(task: int) -> str:
-    """The sample key of a task's label (written by the KNIGHT static pipeline)."""
-    return f"data.gt.gt_global.task_{task}_label"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -90,6 +61,50 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader and caching worker processes (0)")
     parser.add_argument("--reset-cache", action="store_true", help="rebuild the sample caches")
     return parser.parse_args(argv)
+
+
+if __name__ == "__main__":  # --help and argument errors answer here, before the imports below (seconds)
+    parse_args(sys.argv[1:])
+
+try:
+    import lightning.pytorch as pl
+    import numpy as np
+    import pandas as pd
+    import torch
+    import torch.nn.functional as F
+    from lightning.pytorch.loggers import CSVLogger
+    from torch.utils.data import DataLoader
+
+    from fuse.core import save_dataframe, save_text_file, set_seed
+    from fuse.data import BatchSamplerDefault, CollateDefault, DatasetDefault, balanced_division
+    from fuse.dl import (
+        BackboneResnet3D,
+        Head3D,
+        LightningModuleDefault,
+        LossDefault,
+        ModelMultiHead,
+        convert_predictions_to_dataframe,
+    )
+    from fuse.eval import MetricAccuracy, MetricAUCROC, MetricBase
+    from fuse.imaging.datasets import KNIGHT
+except ModuleNotFoundError as missing:  # one line naming the fix, not a traceback
+    if missing.name not in {"torch", "lightning", "fuse.core", "fuse.data", "fuse.eval", "fuse.dl", "fuse.imaging"}:
+        raise
+    raise SystemExit(
+        f"{Path(__file__).name} needs fuse-dl and fuse-imaging ({missing}): pip install fuse-dl fuse-imaging, or in "
+        "a clone: pip install -c testing/constraints.txt -e packages/fuse-core -e packages/fuse-data "
+        "-e packages/fuse-eval -e packages/fuse-dl -e packages/fuse-imaging"
+    ) from None
+
+
+# The challenge's class names, aligned with the labels (as in eval.py).
+CLASS_NAMES = {1: ("NoAT", "CanAT"), 2: ("B", "LR", "IR", "HR", "VHR")}
+CLINICAL_FEATURES = 11  # the length of KNIGHT's data.input.clinical.all
+
+
+def label_key(task: int) -> str:
+    """The sample key of a task's label (written by the KNIGHT static pipeline)."""
+    return f"data.gt.gt_global.task_{task}_label"
 
 
 def make_split(data: Path, folds: int, val_fold: int, seed: int) -> dict[str, list[str]]:

@@ -45,19 +45,45 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 
-from fuse.core import NDict, save_dataframe, save_text_file
-from fuse.eval import (
-    CI,
-    EvaluatorDefault,
-    MetricAUCROC,
-    MetricBase,
-    MetricROCCurve,
-    ReportSettings,
-    write_report,
-)
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--targets", type=Path, required=True, help="targets CSV (case_id, Task1-target, Task2-target)")
+    parser.add_argument("--task1", type=Path, help="task 1 predictions CSV (case_id, NoAT-score, CanAT-score)")
+    parser.add_argument("--task2", type=Path, help="task 2 predictions CSV (case_id, B-, LR-, IR-, HR-, VHR-score)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the reports")
+    parser.add_argument("--bootstraps", type=int, default=10000, help="bootstrap resamplings per CI (default 10000)")
+    parser.add_argument("--seed", type=int, default=1234, help="seed of the bootstrap resampling (default 1234)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the ROC curve plots")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":  # --help and argument errors answer here, before the imports below (seconds)
+    parse_args(sys.argv[1:])
+
+try:
+    import numpy as np
+    import pandas as pd
+
+    from fuse.core import NDict, save_dataframe, save_text_file
+    from fuse.eval import (
+        CI,
+        EvaluatorDefault,
+        MetricAUCROC,
+        MetricBase,
+        MetricROCCurve,
+        ReportSettings,
+        write_report,
+    )
+except ModuleNotFoundError as missing:  # one line naming the fix, not a traceback
+    if missing.name not in {"numpy", "pandas", "fuse.core", "fuse.eval"}:
+        raise
+    raise SystemExit(
+        f"{Path(__file__).name} needs fuse-eval ({missing}): pip install fuse-eval, or in a clone: "
+        "pip install -e packages/fuse-core -e packages/fuse-eval"
+    ) from None
+
 
 CASE_ID = "case_id"
 TASK1_CLASS_NAMES = ("NoAT", "CanAT")  # aligned with Task1-target: 0 = no adjuvant therapy, 1 = candidate
@@ -315,19 +341,6 @@ def score(
         labels = target_table[task.target].to_numpy()
         task_report(task, submitted[task.number], labels, out, bootstraps, seed, plots)
     return table
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--targets", type=Path, required=True, help="targets CSV (case_id, Task1-target, Task2-target)")
-    parser.add_argument("--task1", type=Path, help="task 1 predictions CSV (case_id, NoAT-score, CanAT-score)")
-    parser.add_argument("--task2", type=Path, help="task 2 predictions CSV (case_id, B-, LR-, IR-, HR-, VHR-score)")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the reports")
-    parser.add_argument("--bootstraps", type=int, default=10000, help="bootstrap resamplings per CI (default 10000)")
-    parser.add_argument("--seed", type=int, default=1234, help="seed of the bootstrap resampling (default 1234)")
-    parser.add_argument("--no-plots", action="store_true", help="skip the ROC curve plots")
-    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

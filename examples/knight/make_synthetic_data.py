@@ -24,18 +24,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
-
-import nibabel as nib
-import numpy as np
-import pandas as pd
-
-from fuse.core import progress, save_dataframe
-
-RISK_GROUPS = ["benign", "low_risk", "intermediate_risk", "high_risk", "very_high_risk"]
-FIELD_OF_VIEW_MM = (150.0, 350.0, 350.0)  # cranio-caudal (D), antero-posterior (H), left-right (W)
-SMOKING = ["never_smoked", "previous_smoker", "current_smoker"]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -54,6 +45,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return parser.parse_args(argv)
+
+
+if __name__ == "__main__":  # --help and argument errors answer here, before the imports below (seconds)
+    parse_args(sys.argv[1:])
+
+try:
+    import nibabel as nib
+    import numpy as np
+    import pandas as pd
+
+    from fuse.core import progress, save_dataframe
+except ModuleNotFoundError as missing:  # one line naming the fix, not a traceback
+    if missing.name not in {"nibabel", "numpy", "pandas", "fuse.core"}:
+        raise
+    raise SystemExit(
+        f"{Path(__file__).name} needs nibabel and fuse-core ({missing}): pip install nibabel fuse-core (or "
+        "fuse-imaging, which brings both), or in a clone: pip install nibabel -e packages/fuse-core"
+    ) from None
+
+
+RISK_GROUPS = ["benign", "low_risk", "intermediate_risk", "high_risk", "very_high_risk"]
+FIELD_OF_VIEW_MM = (150.0, 350.0, 350.0)  # cranio-caudal (D), antero-posterior (H), left-right (W)
+SMOKING = ["never_smoked", "previous_smoker", "current_smoker"]
 
 
 def draw_risk_groups(n: int, rng: np.random.Generator) -> np.ndarray:

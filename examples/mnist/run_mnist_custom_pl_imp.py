@@ -32,38 +32,67 @@ results.json and the figures; see ``mnist_common.evaluate``).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
-import torch
-from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
-from mnist_common import (
-    BEST_EPOCH_SOURCE,
-    PREDICTION_KEYS,
-    MNISTDataModule,
-    add_common_arguments,
-    evaluate,
-    make_losses,
-    make_metrics,
-    make_optimizer,
-    make_trainer,
-    print_summary,
-    save_predictions,
-    wrap_model,
-)
+from mnist_cli import add_common_arguments
 
-from fuse.core import NDict, set_seed
-from fuse.dl import (
-    BatchSamplerEpoch,
-    epoch_end_compute_and_log_losses,
-    epoch_end_compute_and_log_metrics,
-    model_default_callbacks,
-    step_extract_predictions,
-    step_losses,
-    step_metrics,
-)
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (``--help``)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument(
+        "--steps",
+        nargs="+",
+        choices=["train", "infer", "eval"],
+        default=["train", "infer", "eval"],
+        help="which steps to run (default: all; infer and eval reuse what earlier runs wrote to --out)",
+    )
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":  # --help and argument errors answer here, before the imports below (seconds)
+    parse_args(sys.argv[1:])
+
+try:
+    import lightning.pytorch as pl
+    import torch
+    from lightning.pytorch.callbacks import Callback
+    from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
+    from mnist_common import (
+        BEST_EPOCH_SOURCE,
+        PREDICTION_KEYS,
+        MNISTDataModule,
+        evaluate,
+        make_losses,
+        make_metrics,
+        make_optimizer,
+        make_trainer,
+        print_summary,
+        save_predictions,
+        wrap_model,
+    )
+
+    from fuse.core import NDict, set_seed
+    from fuse.dl import (
+        BatchSamplerEpoch,
+        epoch_end_compute_and_log_losses,
+        epoch_end_compute_and_log_metrics,
+        model_default_callbacks,
+        step_extract_predictions,
+        step_losses,
+        step_metrics,
+    )
+except ModuleNotFoundError as missing:  # one line naming the fix, not a traceback
+    if missing.name not in {"torch", "lightning", "fuse.core", "fuse.data", "fuse.eval", "fuse.dl", "fuse.imaging"}:
+        raise
+    raise SystemExit(
+        f"{Path(__file__).name} needs fuse-dl and fuse-imaging ({missing}): pip install fuse-dl fuse-imaging, or in "
+        "a clone: pip install -c testing/constraints.txt -e packages/fuse-core -e packages/fuse-data "
+        "-e packages/fuse-eval -e packages/fuse-dl -e packages/fuse-imaging"
+    ) from None
 
 
 class LightningModuleMnist(pl.LightningModule):
@@ -188,16 +217,7 @@ def run_eval(predictions_file: Path, eval_dir: Path, num_of_bootstraps: int = 10
 
 def main(argv: list[str] | None = None) -> int:
     """Run the requested steps (default: all three), print a summary."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(parser)
-    parser.add_argument(
-        "--steps",
-        nargs="+",
-        choices=["train", "infer", "eval"],
-        default=["train", "infer", "eval"],
-        help="which steps to run (default: all; infer and eval reuse what earlier runs wrote to --out)",
-    )
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     set_seed(args.seed, deterministic_mode=False)  # python, numpy and torch; the batch sampler draws from numpy
 
     model_dir, predictions_file = args.out / "model", args.out / "predictions.pkl.gz"

@@ -26,26 +26,48 @@ results.md, results.json and the figures; see ``mnist_common.evaluate``).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-import lightning.pytorch as pl
-from mnist_common import (
-    BEST_EPOCH_SOURCE,
-    PREDICTION_KEYS,
-    MNISTDataModule,
-    add_common_arguments,
-    evaluate,
-    make_losses,
-    make_metrics,
-    make_optimizer,
-    make_trainer,
-    print_summary,
-    save_predictions,
-    wrap_model,
-)
+from mnist_cli import add_common_arguments
 
-from fuse.core import set_seed
-from fuse.dl import LightningModuleDefault
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (``--help``)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":  # --help and argument errors answer here, before the imports below (seconds)
+    parse_args(sys.argv[1:])
+
+try:
+    import lightning.pytorch as pl
+    from mnist_common import (
+        BEST_EPOCH_SOURCE,
+        PREDICTION_KEYS,
+        MNISTDataModule,
+        evaluate,
+        make_losses,
+        make_metrics,
+        make_optimizer,
+        make_trainer,
+        print_summary,
+        save_predictions,
+        wrap_model,
+    )
+
+    from fuse.core import set_seed
+    from fuse.dl import LightningModuleDefault
+except ModuleNotFoundError as missing:  # one line naming the fix, not a traceback
+    if missing.name not in {"torch", "lightning", "fuse.core", "fuse.data", "fuse.eval", "fuse.dl", "fuse.imaging"}:
+        raise
+    raise SystemExit(
+        f"{Path(__file__).name} needs fuse-dl and fuse-imaging ({missing}): pip install fuse-dl fuse-imaging, or in "
+        "a clone: pip install -c testing/constraints.txt -e packages/fuse-core -e packages/fuse-data "
+        "-e packages/fuse-eval -e packages/fuse-dl -e packages/fuse-imaging"
+    ) from None
 
 
 class FuseLitLenet(LightningModuleDefault):
@@ -94,9 +116,7 @@ def run_infer(
 
 def main(argv: list[str] | None = None) -> int:
     """Train, predict the test split, evaluate, print a summary."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     set_seed(args.seed, deterministic_mode=False)  # python, numpy and torch; the batch sampler draws from numpy
 
     trainer, module, data = run_train(

@@ -29,14 +29,50 @@ Run ``python examples/stoic21/make_synthetic_cohort.py --help``; e.g.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
-import numpy as np
-import pandas as pd
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (``--help``)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder to write the cohort to")
+    parser.add_argument("--n", type=int, default=64, help="number of patients (default: %(default)s)")
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=3,
+        default=(48, 96, 96),
+        metavar=("SLICES", "ROWS", "COLUMNS"),
+        help="volume size (default: %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument(
+        "--format",
+        choices=("nifti", "stoic21"),
+        default="nifti",
+        help="nifti: images/*.nii.gz + clinical.csv; stoic21: the real data's data/mha/*.mha + metadata/reference.csv",
+    )
+    return parser
+
+
+if __name__ == "__main__":  # --help and argument errors answer here, before the imports below
+    build_parser().parse_args(sys.argv[1:])
+
+try:
+    import nibabel as nib
+    import numpy as np
+    import pandas as pd
+except ModuleNotFoundError as missing:  # one line naming the fix, not a traceback
+    if missing.name not in {"nibabel", "numpy", "pandas"}:
+        raise
+    raise SystemExit(
+        f"{Path(__file__).name} needs nibabel ({missing}): pip install nibabel (fuse-imaging brings it)"
+    ) from None
+
 
 AGE_BINS = ("035Y", "045Y", "055Y", "065Y", "075Y", "085Y")  # STOIC21's PatientAge values
 # How likely each age bin is: severe patients are older.
@@ -208,25 +244,10 @@ def make_cohort(out: Path, n: int, shape: tuple[int, int, int], seed: int, forma
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder to write the cohort to")
-    parser.add_argument("--n", type=int, default=64, help="number of patients (default: %(default)s)")
-    parser.add_argument(
-        "--shape",
-        type=int,
-        nargs=3,
-        default=(48, 96, 96),
-        metavar=("SLICES", "ROWS", "COLUMNS"),
-        help="volume size (default: %(default)s)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument(
-        "--format",
-        choices=("nifti", "stoic21"),
-        default="nifti",
-        help="nifti: images/*.nii.gz + clinical.csv; stoic21: the real data's data/mha/*.mha + metadata/reference.csv",
-    )
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.format == "stoic21" and importlib.util.find_spec("SimpleITK") is None:
+        parser.error("--format stoic21 writes MHA files with SimpleITK: pip install SimpleITK (or fuse-imaging[itk])")
     if args.n < 2 or min(args.shape) < 4:
         parser.error("--n must be at least 2 and every --shape size at least 4")
     table = make_cohort(args.out, args.n, tuple(args.shape), args.seed, args.format)

@@ -43,43 +43,96 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import lightning.pytorch as pl
-import numpy as np
-import pandas as pd
-import torch
-import torch.nn.functional as F
-from lightning.pytorch.loggers import CSVLogger
-from torch.utils.data import DataLoader
 
-from fuse.core import RandBool, Uniform, read_dataframe, set_seed
-from fuse.data import (
-    BatchSamplerDefault,
-    CollateDefault,
-    DatasetDefault,
-    OpConcat,
-    OpLambda,
-    OpLookup,
-    OpRandApply,
-    OpReadDataframe,
-    OpSample,
-    OpToFloat,
-    OpToOneHot,
-    OpToTensor,
-    PipelineDefault,
-    SamplesCacher,
-    balanced_division,
-)
-from fuse.dl import (
-    BackboneResnet3D,
-    Head3D,
-    LightningModuleDefault,
-    LossDefault,
-    ModelMultiHead,
-    convert_predictions_to_dataframe,
-)
-from fuse.eval import MetricAUCROC, ReportSettings, write_report
-from fuse.imaging import OpAugAffine2D, OpClip, OpLoadImage, OpReorient, OpResizeTo, OpToRange
-from fuse.imaging.datasets import STOIC21
+# ------------------------------------------------------------------------------------------------ command line
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (``--help``)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--cohort", type=Path, help="a cohort written by make_synthetic_cohort.py (NIfTI layout)")
+    source.add_argument(
+        "--stoic21-dir", type=Path, help="the STOIC2021 training data (data/mha/*.mha, metadata/reference.csv)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder for the cache, model, predictions and report")
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=3,
+        default=(16, 32, 32),
+        metavar=("SLICES", "ROWS", "COLUMNS"),
+        help="network input size the volumes are resized to (default: %(default)s)",
+    )
+    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=4, help="batch size (default: %(default)s)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
+    parser.add_argument(
+        "--bootstraps",
+        type=int,
+        default=1000,
+        help="bootstrap resamplings of the AUC and AUC-PR intervals; 0: none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the split, the sampler, the model and the augmentations"
+    )
+    parser.add_argument(
+        "--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, ... (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="data loading and caching processes (default: %(default)s)"
+    )
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":  # --help and argument errors answer here, before the imports below (seconds)
+    parse_args(sys.argv[1:])
+
+try:
+    import lightning.pytorch as pl
+    import numpy as np
+    import pandas as pd
+    import torch
+    import torch.nn.functional as F
+    from lightning.pytorch.loggers import CSVLogger
+    from torch.utils.data import DataLoader
+
+    from fuse.core import RandBool, Uniform, read_dataframe, set_seed
+    from fuse.data import (
+        BatchSamplerDefault,
+        CollateDefault,
+        DatasetDefault,
+        OpConcat,
+        OpLambda,
+        OpLookup,
+        OpRandApply,
+        OpReadDataframe,
+        OpSample,
+        OpToFloat,
+        OpToOneHot,
+        OpToTensor,
+        PipelineDefault,
+        SamplesCacher,
+        balanced_division,
+    )
+    from fuse.dl import (
+        BackboneResnet3D,
+        Head3D,
+        LightningModuleDefault,
+        LossDefault,
+        ModelMultiHead,
+        convert_predictions_to_dataframe,
+    )
+    from fuse.eval import MetricAUCROC, ReportSettings, write_report
+    from fuse.imaging import OpAugAffine2D, OpClip, OpLoadImage, OpReorient, OpResizeTo, OpToRange
+    from fuse.imaging.datasets import STOIC21
+except ModuleNotFoundError as missing:  # one line naming the fix, not a traceback
+    if missing.name not in {"torch", "lightning", "fuse.core", "fuse.data", "fuse.eval", "fuse.dl", "fuse.imaging"}:
+        raise
+    raise SystemExit(
+        f"{Path(__file__).name} needs fuse-dl and fuse-imaging ({missing}): pip install fuse-dl fuse-imaging, or in "
+        "a clone: pip install -c testing/constraints.txt -e packages/fuse-core -e packages/fuse-data "
+        "-e packages/fuse-eval -e packages/fuse-dl -e packages/fuse-imaging"
+    ) from None
+
 
 LABEL = "data.gt.probSevere"
 CLIP_RANGE_HU = (-200.0, 800.0)  # FuseMedML's STOIC21 window
@@ -417,44 +470,6 @@ def summary(report: Mapping[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ main
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line (``--help``)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--cohort", type=Path, help="a cohort written by make_synthetic_cohort.py (NIfTI layout)")
-    source.add_argument(
-        "--stoic21-dir", type=Path, help="the STOIC2021 training data (data/mha/*.mha, metadata/reference.csv)"
-    )
-    parser.add_argument("--out", type=Path, required=True, help="folder for the cache, model, predictions and report")
-    parser.add_argument(
-        "--shape",
-        type=int,
-        nargs=3,
-        default=(16, 32, 32),
-        metavar=("SLICES", "ROWS", "COLUMNS"),
-        help="network input size the volumes are resized to (default: %(default)s)",
-    )
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=4, help="batch size (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
-    parser.add_argument(
-        "--bootstraps",
-        type=int,
-        default=1000,
-        help="bootstrap resamplings of the AUC and AUC-PR intervals; 0: none (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the split, the sampler, the model and the augmentations"
-    )
-    parser.add_argument(
-        "--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, ... (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--workers", type=int, default=0, help="data loading and caching processes (default: %(default)s)"
-    )
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Split, cache, train, predict and evaluate; returns the exit status."""
     args = parse_args(argv)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 import operator
 import os
+import subprocess
 import sys
+import textwrap
 import time
+import types
 import typing
+from pathlib import Path
 
 import pytest
 
@@ -23,12 +28,13 @@ from fuse.core import (
 )
 from fuse_test_workers import fail_on_three, process_id, raise_unpicklable, read_global, sleep_inverse, square
 
-CONTEXTS = ["fork", "spawn", "thread"]
+# asked for explicitly, fork copies this multi-threaded pytest process: Python 3.12+ warns, as documented
+_FORK = pytest.param("fork", marks=pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork:DeprecationWarning"))
+CONTEXTS = [_FORK, "spawn", "forkserver", "thread", None]
 
 
 def test_mp_context_names_every_accepted_context() -> None:
     assert set(typing.get_args(MpContext)) == {"fork", "spawn", "forkserver", "thread"}
-    assert set(CONTEXTS) <= set(typing.get_args(MpContext))
 
 
 def test_in_process_run() -> None:
@@ -39,18 +45,18 @@ def test_in_process_run() -> None:
 
 
 @pytest.mark.parametrize("context", CONTEXTS)
-def test_workers_keep_order(context: str) -> None:
+def test_workers_keep_order(context: str | None) -> None:
     assert run_multiprocessed(square, list(range(20)), workers=2, mp_context=context) == [x * x for x in range(20)]  # type: ignore[arg-type]
 
 
 def test_unordered_results_arrive_as_ready() -> None:
     results = run_multiprocessed(sleep_inverse, [0, 1, 2, 3], workers=2, keep_results_order=False, mp_context="thread")
-    assert sorted(results) == [0, 1, 2, 3]  # type: ignore[arg-type]
+    assert sorted(results) == [0, 1, 2, 3]
     assert results != [0, 1, 2, 3]
 
 
 def test_workers_run_in_other_processes() -> None:
-    pids = set(run_multiprocessed(process_id, range(8), workers=2, mp_context="fork", chunksize=1))  # type: ignore[arg-type]
+    pids = set(run_multiprocessed(process_id, range(8), workers=2, chunksize=1))
     assert os.getpid() not in pids
 
 
@@ -69,7 +75,7 @@ def test_failure_names_the_argument(workers: int) -> None:
 
 
 @pytest.mark.parametrize("context", CONTEXTS)
-def test_global_storage_reaches_workers(context: str) -> None:
+def test_global_storage_reaches_workers(context: str | None) -> None:
     big = list(range(1000))
     results = run_multiprocessed(
         read_global,
@@ -93,7 +99,7 @@ def test_global_storage_in_process_and_key_clash() -> None:
 
 def test_debug_single_process_env(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("DEBUG_SINGLE_PROCESS", "1")
-    assert set(run_multiprocessed(process_id, range(4), workers=2)) == {os.getpid()}  # type: ignore[arg-type]
+    assert set(run_multiprocessed(process_id, range(4), workers=2)) == {os.getpid()}
     assert "DEBUG_SINGLE_PROCESS" in caplog.text
 
 
@@ -114,8 +120,99 @@ def test_argument_validation() -> None:
 
 
 def test_maxtasksperchild_replaces_workers() -> None:
-    pids = run_multiprocessed(process_id, range(6), workers=2, mp_context="fork", maxtasksperchild=1)
-    assert len(set(pids)) == 6  # type: ignore[arg-type]
+    pids = run_multiprocessed(process_id, range(6), workers=2, maxtasksperchild=1)
+    assert len(set(pids)) == 6
+
+
+# A script, not ``python -c``: spawn and forkserver workers import the script's functions from its file.
+_START_METHOD_SCRIPT = """
+import os, sys, threading
+
+from fuse.core import get_from_global_storage, run_multiprocessed
+
+def thread_count():
+    return len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else threading.active_count()
+
+def offset_square(x):
+    return x * x + get_from_global_storage("offset")
+
+if __name__ == "__main__":
+    context = None if sys.argv[1] == "default" else sys.argv[1]
+    forks = []  # threads in this process at each os.fork (Python 3.12+ warns when there are several)
+    os.register_at_fork(before=lambda: forks.append(thread_count()))
+    if context != "fork":  # a thread, as a notebook kernel, a GUI or a data loader has
+        threading.Thread(target=threading.Event().wait, daemon=True).start()
+    results = run_multiprocessed(
+        offset_square, list(range(12)), workers=2, copy_to_global_storage={"offset": 100}, mp_context=context
+    )
+    print(results, forks)
+"""
+
+
+@pytest.mark.parametrize("context", ["default", "forkserver", "spawn", "thread", "fork"])
+def test_start_method_never_forks_a_multi_threaded_process(context: str, tmp_path: Path) -> None:
+    """Under ``-W error::DeprecationWarning`` (Python 3.12+ warns on fork with threads) and with a fork hook that
+    counts the threads (the same check on older Pythons): only an explicit ``"fork"`` forks, and from a single
+    thread; results come back in order with the global storage."""
+    if context in ("fork", "forkserver") and context not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"{context} is not offered on {sys.platform}")
+    script = tmp_path / "start_method.py"
+    script.write_text(textwrap.dedent(_START_METHOD_SCRIPT))
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", str(script), context],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "DeprecationWarning" not in done.stderr
+    results, forks = done.stdout.strip().split("] [")
+    assert results + "]" == str([x * x + 100 for x in range(12)])
+    thread_counts = [int(n) for n in forks.rstrip("]").split(",") if n.strip()]
+    if context == "fork":
+        assert thread_counts == [1, 1]  # both workers forked before the pool starts its own threads
+    else:
+        assert thread_counts == []
+
+
+def test_unpicklable_function_or_storage_fails_before_any_worker_starts() -> None:
+    with pytest.raises(TypeError, match=r"sends worker_func to its worker processes by pickling.*mp_context='thread'"):
+        run_multiprocessed(lambda x: x, [1, 2], workers=2)
+    with pytest.raises(TypeError, match=r"mp_context='spawn'\) sends copy_to_global_storage"):
+        run_multiprocessed(square, [1, 2], workers=2, copy_to_global_storage={"f": lambda: 1}, mp_context="spawn")
+    # fork and threads do not pickle: what lives only in this process still works there
+    assert run_multiprocessed(lambda x: -x, [1, 2], workers=2, mp_context="thread") == [-1, -2]
+
+
+def test_function_typed_at_the_prompt_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))  # no __file__: a notebook, a REPL
+
+    def typed_in_a_notebook(x: int) -> int:
+        return x
+
+    typed_in_a_notebook.__module__ = "__main__"
+    with pytest.raises(ValueError, match=r"defined in an interactive session.*move it to a module"):
+        run_multiprocessed(typed_in_a_notebook, [1, 2], workers=2, mp_context="forkserver")
+
+
+class _OnlyInThisProcess:
+    """Pickled by reference to a module that a fresh worker cannot import."""
+
+
+def test_storage_a_worker_cannot_load_fails_naming_it_instead_of_hanging(monkeypatch: pytest.MonkeyPatch) -> None:
+    phantom = types.ModuleType("fuse_phantom_module")
+    phantom._OnlyInThisProcess = _OnlyInThisProcess  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fuse_phantom_module", phantom)
+    monkeypatch.setattr(_OnlyInThisProcess, "__module__", "fuse_phantom_module")
+    start = time.monotonic()
+    with pytest.raises(WorkerFailedError, match=r"could not load worker_func or copy_to_global_storage.*fuse_phantom"):
+        run_multiprocessed(
+            square, [1, 2], workers=2, copy_to_global_storage={"x": _OnlyInThisProcess()}, mp_context="spawn"
+        )
+    assert time.monotonic() - start < 60
 
 
 def test_run_in_subprocess() -> None:

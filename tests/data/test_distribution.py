@@ -1,9 +1,9 @@
-"""fuse-data is installed as the DESIGN table says, and importing it loads no package it must not."""
+"""fuse-data is installed as its pyproject says, and importing it loads no package it must not."""
 
 from fuse_test_support import check_distribution, check_import_is_isolated
 
 
-def test_distribution_metadata_matches_design() -> None:
+def test_distribution_metadata_matches_its_pyproject() -> None:
     check_distribution("data")
 
 

@@ -46,7 +46,7 @@ def test_round_trip_with_class_builder(tmp_path: Path) -> None:
     save_model(tmp_path / "m", model, builder=Head3D, builder_kwargs=HEAD_KWARGS)
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [MODEL_BUILDER_FILENAME, MODEL_STATE_FILENAME]
     spec = json.loads((tmp_path / "m" / MODEL_BUILDER_FILENAME).read_text())
-    assert spec == {"builder": "fuse.dl._heads:Head3D", "kwargs": HEAD_KWARGS}
+    assert spec == {"builder": "fuse.dl:Head3D", "kwargs": HEAD_KWARGS}  # the public name: stable when files move
     # the state file is a plain state dict: it loads with weights_only=True
     state = torch.load(tmp_path / "m" / MODEL_STATE_FILENAME, weights_only=True)
     assert state.keys() == model.state_dict().keys()
@@ -225,7 +225,7 @@ def test_untrusted_ensemble_cannot_grant_trust(tmp_path: Path) -> None:
     )
     _write_model_dir(
         tmp_path / "outer",
-        "fuse.dl._model_ensemble:ModelEnsemble",
+        "fuse.dl._model_ensemble:ModelEnsemble",  # as recorded before the concern folders
         {"input_model_dirs": [str(tmp_path / "inner")], "trusted": True},
     )
     with pytest.raises(ValueError, match=r"sets kwargs\['trusted'\]; trust is not taken from a model directory"):
@@ -265,3 +265,50 @@ def test_fuse_and_torch_builders_load_untrusted(tmp_path: Path) -> None:
         builder_kwargs={"input_model_dirs": [str(tmp_path / "head")] * 2},
     )
     assert isinstance(load_model(tmp_path / "ensemble"), ModelEnsemble)
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+@pytest.mark.parametrize(
+    ("recorded", "kwargs"),
+    [
+        ("fuse.dl._heads:Head3D", HEAD_KWARGS),  # a class, as save_model recorded it before the concern folders
+        ("fuse.dl._backbone_vit:vit_tiny", {"image_shape": [8, 8], "patch_shape": [4, 4], "channels": 1}),
+        ("fuse.dl.heads._heads:Head3D", HEAD_KWARGS),  # the defining module of today
+    ],
+)
+def test_a_model_directory_naming_a_moved_module_still_loads(
+    tmp_path: Path, recorded: str, kwargs: dict[str, Any], trusted: bool
+) -> None:
+    import fuse.dl
+
+    builder = getattr(fuse.dl, recorded.partition(":")[2])
+    model = builder(**kwargs)
+    _write_model_dir(tmp_path, recorded, kwargs)
+    torch.save(model.state_dict(), tmp_path / MODEL_STATE_FILENAME)
+    loaded = load_model(tmp_path, trusted=trusted)
+    assert type(loaded) is type(model)
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], value)
+
+
+def test_a_trusted_directory_naming_a_module_split_in_two_still_loads(tmp_path: Path) -> None:
+    from fuse.dl import DiceLoss
+
+    _write_model_dir(tmp_path, "fuse.dl._losses_segmentation:DiceLoss", {"pred": "p", "target": "t"})
+    torch.save({}, tmp_path / MODEL_STATE_FILENAME)
+    assert type(load_model(tmp_path, trusted=True)) is DiceLoss  # now in losses/_dice.py, found through fuse.dl
+    with pytest.raises(ValueError, match="not one of fuse's own builders"):  # a loss is no builder to trust
+        load_model(tmp_path)
+
+
+def test_published_names_pickle_and_torch_save_round_trip(tmp_path: Path) -> None:
+    import pickle
+
+    from fuse.core import defining_module
+
+    assert Head3D.__module__ == "fuse.dl"
+    assert defining_module(Head3D) == "fuse.dl.heads._heads"
+    model = Head3D(**HEAD_KWARGS).eval()
+    assert type(pickle.loads(pickle.dumps(model))) is Head3D
+    torch.save(model, tmp_path / "whole.pt")  # a pickled module (not what save_model writes): it names fuse.dl
+    assert type(torch.load(tmp_path / "whole.pt", weights_only=False)) is Head3D

@@ -1,4 +1,4 @@
-"""fuse-eval is installed as the DESIGN table says, and importing it loads no package it must not."""
+"""fuse-eval is installed as its pyproject declares, and importing it loads no package it must not."""
 
 from fuse_test_support import check_distribution, check_import_is_isolated, fuse_modules_after_import
 

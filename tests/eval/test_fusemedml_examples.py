@@ -1,4 +1,4 @@
-"""FuseMedML 0.4.1's eval examples (reference §7.2) reproduced on its own input files: the pinned numbers."""
+"""FuseMedML 0.4.1's eval examples reproduced on its own input files: the pinned numbers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 
 from fuse.core import NDict
-from fuse.eval import CI, EvaluatorDefault, Filter, GroupAnalysis, MetricAccuracy, MetricApplyThresholds, MetricAUCROC
+from fuse.eval import (
+    CI,
+    EvaluatorDefault,
+    Filter,
+    GroupAnalysis,
+    MetricAccuracy,
+    MetricApplyThresholds,
+    MetricAUCROC,
+)
 
 TASK1 = "target.Task1-target"
 

@@ -19,6 +19,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello_world.py"
 def test_hello_world_writes_the_report_and_its_plots(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    pytest.importorskip("matplotlib", reason="the figures need matplotlib: pip install 'fuse-eval[plot]'")
     out = tmp_path / "hello"
     monkeypatch.setattr(
         sys, "argv", [str(EXAMPLE), "--epochs", "2", "--bootstraps", "100", "--out", str(out), "--quiet"]

@@ -3,7 +3,7 @@
 The task: 8 Gaussian features per sample, label = whether a fixed linear combination is positive (plus a little
 label noise), read through fuse-data (static pipeline -> dynamic OpToTensor -> CollateDefault).
 
-As a script (run by tests/dl/test_pl_ddp.py; Lightning starts the other ranks by re-running it)::
+As a script (run by tests/dl/training/test_ddp.py; Lightning starts the other ranks by re-running it)::
 
     python fuse_dl_train_support.py <out_dir> <devices>
 

@@ -1,4 +1,4 @@
-"""BatchSamplerDefault under Lightning DDP on CPU (gloo), run by tests/dl/test_sampler_ddp.py::
+"""BatchSamplerDefault under Lightning DDP on CPU (gloo), run by tests/dl/training/test_sampler_ddp.py::
 
     python fuse_sampler_ddp_support.py <out_dir> <devices>
 

@@ -13,46 +13,34 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# The DESIGN table, completed by its rule that a distribution declares every third-party package it imports
-# (fuse-dl: numpy, pandas, scikit-learn; fuse-imaging: pandas): third-party runtime dependencies, fuse siblings, and fuse packages that must not be imported.
+# The package graph has one source, each packages/fuse-*/pyproject.toml (read by scripts/package_graph.py; the
+# layers are described in docs/architecture.md). Per package: third-party runtime dependencies, fuse packages it
+# depends on, and fuse packages it must not import.
+if str(REPO_ROOT / "scripts") not in sys.path:
+    sys.path.append(str(REPO_ROOT / "scripts"))
+from package_graph import load as _load_package_graph
+from package_graph import requirement_name as _requirement_name
+
+PACKAGE_GRAPH = _load_package_graph(REPO_ROOT)
 DISTRIBUTIONS: dict[str, dict[str, set[str]]] = {
-    "core": {"third_party": {"numpy", "pandas"}, "fuse": set(), "forbidden": {"data", "eval", "dl", "imaging"}},
-    "data": {
-        "third_party": {"numpy", "pandas", "torch", "diskcache", "tqdm"},
-        "fuse": {"core"},
-        "forbidden": {"eval", "dl", "imaging"},
-    },
-    "eval": {
-        "third_party": {"numpy", "pandas", "scikit-learn", "statsmodels", "scipy"},
-        "fuse": {"core"},
-        "forbidden": {"data", "dl", "imaging"},
-    },
-    "dl": {
-        "third_party": {"numpy", "pandas", "scikit-learn", "torch", "lightning"},
-        "fuse": {"core", "data", "eval"},
-        "forbidden": {"imaging"},
-    },
-    "imaging": {
-        "third_party": {"numpy", "pandas", "scipy", "torch", "nibabel", "pydicom", "pillow"},
-        "fuse": {"core", "data"},
-        "forbidden": {"dl", "eval"},
-    },
+    pkg: {
+        "third_party": set(PACKAGE_GRAPH[pkg].third_party),
+        "fuse": set(PACKAGE_GRAPH[pkg].fuse),
+        "forbidden": PACKAGE_GRAPH.forbidden(pkg),
+    }
+    for pkg in PACKAGE_GRAPH.names
 }
-# optional extras: the DESIGN table, plus `coco` for the COCO RLE/polygon formats (fuse-eval issue)
-EXTRAS = {
-    "eval": {"plot": {"matplotlib"}, "coco": {"pycocotools"}},
-    "imaging": {"itk": {"simpleitk"}, "plot": {"matplotlib"}},
+# optional extras: extra name -> the libraries it installs
+EXTRAS: dict[str, dict[str, set[str]]] = {
+    pkg: {extra: set(names) for extra, names in PACKAGE_GRAPH[pkg].extras.items()}
+    for pkg in PACKAGE_GRAPH.names
+    if PACKAGE_GRAPH[pkg].extras
 }
-
-
-def _requirement_name(requirement: str) -> str:
-    match = re.match(r"[A-Za-z0-9_.\-]+", requirement)
-    assert match, requirement
-    return match.group(0).lower().replace("_", "-")
 
 
 def check_distribution(pkg: str) -> None:
-    """Assert the installed ``fuse-<pkg>`` distribution matches the DESIGN table and the repo's layout rules."""
+    """Assert the installed ``fuse-<pkg>`` distribution matches its pyproject.toml and the repo's layout rules
+    (an installed package whose metadata predates a pyproject change fails here: reinstall it)."""
     module = importlib.import_module(f"fuse.{pkg}")
     version = importlib.metadata.version(f"fuse-{pkg}")
     assert module.__version__ == version
@@ -137,11 +125,12 @@ def run_doctests(module_name: str) -> None:
 
 
 def package_modules(package_name: str) -> list[str]:
-    """The package and every module directly inside it."""
+    """The package and every module inside it, concern folders included (``__main__`` modules are scripts)."""
     import pkgutil
 
     package = importlib.import_module(package_name)
-    return [package_name, *(f"{package_name}.{m.name}" for m in pkgutil.iter_modules(package.__path__))]
+    found = pkgutil.walk_packages(package.__path__, prefix=f"{package_name}.")
+    return [package_name, *(m.name for m in found if not m.name.endswith(".__main__"))]
 
 
 def run_support_script(script: str, *args: str, timeout: float = 300) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import sys
 import threading
 import traceback
@@ -14,6 +15,7 @@ from multiprocessing.pool import Pool, ThreadPool
 from typing import Any, Literal
 
 from fuse.core._progress import progress
+from fuse.core._tensors import loaded_torch
 
 __all__ = [
     "WorkerFailedError",
@@ -27,6 +29,8 @@ __all__ = [
 _logger = logging.getLogger("fuse.core")
 _global_storage: dict[str, Any] = {}
 _global_storage_lock = threading.Lock()
+# In a worker process: the function it runs, or why it could not be loaded (set by _init_worker).
+_worker_state: dict[str, Any] = {}
 
 MpContext = Literal["fork", "spawn", "forkserver", "thread"]
 
@@ -70,13 +74,86 @@ def _raise_failure(worker_func: Callable[[Any], Any], failure: _Failure) -> None
     )
 
 
-def _init_worker(storage: dict[str, Any]) -> None:
-    """Runs once in every worker process: one compute thread per worker, and the global storage."""
+def _default_start_method() -> str:
+    """The platform's default start method, except that ``"fork"`` becomes ``"forkserver"``: importing numpy
+    already starts BLAS threads, and forking a multi-threaded process may deadlock the child (Python 3.12+ warns,
+    and Python 3.14 made ``forkserver`` the default on Linux)."""
+    methods = mp.get_all_start_methods()  # the platform's default first; unlike get_start_method, fixes nothing
+    if methods[0] == "fork":
+        return "forkserver" if "forkserver" in methods else "spawn"
+    return methods[0]
+
+
+def _pickled_for_workers(
+    worker_func: Callable[[Any], Any], storage: dict[str, Any], method: str
+) -> tuple[bytes, bytes]:
+    """``worker_func`` and the global storage, pickled once here instead of once per worker (and per task, for
+    the function), so that what cannot be pickled fails now, naming the argument and the fix."""
+    pickled = []
+    for what, value in (("worker_func", worker_func), ("copy_to_global_storage", storage)):
+        try:
+            pickled.append(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        except Exception as error:  # any pickling failure (PicklingError, AttributeError, TypeError): re-raised
+            raise _unpicklable(what, method, error) from error
+    return pickled[0], pickled[1]
+
+
+def _unpicklable(what: str, method: str, error: Exception) -> TypeError:
+    return TypeError(
+        f"run_multiprocessed(mp_context={method!r}) sends {what} to its worker processes by pickling, and it "
+        f"cannot be pickled ({type(error).__name__}: {error}). Define functions and classes at module level "
+        "(not a lambda, a local function or a class made in a function), or pass mp_context='thread', or "
+        "mp_context='fork' (which copies the process instead, but may deadlock a multi-threaded one)"
+    )
+
+
+def _main_is_interactive() -> bool:
+    main = sys.modules.get("__main__")
+    return main is not None and not getattr(main, "__file__", None)
+
+
+def _check_importable_in_workers(worker_func: Callable[[Any], Any], method: str) -> None:
+    """A function defined in a notebook or the interactive prompt pickles by name, but a ``spawn`` or
+    ``forkserver`` worker cannot import ``__main__`` to find it: say so instead of failing in every worker."""
+    if getattr(worker_func, "__module__", None) == "__main__" and _main_is_interactive():
+        raise ValueError(
+            f"worker_func {getattr(worker_func, '__qualname__', worker_func)!r} is defined in an interactive "
+            f"session (a notebook or the Python prompt), which mp_context={method!r} workers cannot import: move "
+            "it to a module and import it, or pass mp_context='thread' (or 'fork', which may deadlock a "
+            "multi-threaded process such as a notebook kernel)"
+        )
+
+
+def _init_worker(payload: tuple[Any, Any]) -> None:
+    """Runs once in every worker process: one compute thread per worker, the function and the global storage.
+
+    A failure to load them is kept and reported with the first argument: a raising initializer would make the
+    pool start new workers forever.
+    """
     os.environ["OMP_NUM_THREADS"] = "1"  # for libraries the worker imports later
-    torch = sys.modules.get("torch")  # forked from a parent that imported torch
+    worker_func, storage = payload  # fork: the objects themselves; spawn, forkserver: their pickles
+    try:
+        if isinstance(worker_func, bytes):
+            worker_func, storage = pickle.loads(worker_func), pickle.loads(storage)
+    except BaseException as error:  # noqa: BLE001  (reported to the parent with the first argument)
+        message = (
+            f"the worker process could not load worker_func or copy_to_global_storage: {type(error).__name__}: "
+            f"{error} (is everything they refer to importable from a fresh interpreter?)"
+        )
+        _worker_state["failure"] = (message, traceback.format_exc())
+        return
+    torch = loaded_torch()  # imported by the parent before forking, or by unpickling the storage
     if torch is not None:
         torch.set_num_threads(1)
+    _worker_state["func"] = worker_func
     _global_storage.update(storage)
+
+
+def _call_in_worker(argument: Any) -> Any:
+    failure = _worker_state.get("failure")
+    if failure is not None:
+        return _Failure(_short_repr(argument), failure[0], failure[1])
+    return _CatchFailures(_worker_state["func"])(argument)
 
 
 def _store_globally(storage: dict[str, Any]) -> None:
@@ -131,11 +208,19 @@ def run_multiprocessed(
         forced by the environment variable ``DEBUG_SINGLE_PROCESS=1``).
     :param verbose: ``> 0`` shows a progress bar.
     :param copy_to_global_storage: large read-only values sent once per worker instead of once per call;
-        read them in the worker with :func:`get_from_global_storage`.
+        read them in the worker with :func:`get_from_global_storage`. Started workers unpickle one copy made
+        here, kept for the run (so a worker that cannot load it reports why instead of hanging the pool).
     :param keep_results_order: results in the order of ``args_list`` (else in order of completion).
     :param as_iterator: return a lazy iterator instead of a list (for results that do not fit in memory).
-    :param mp_context: ``"fork"``, ``"spawn"``, ``"forkserver"``, ``"thread"`` (a thread pool) or ``None``
-        (the platform default).
+    :param mp_context: how workers start. ``None`` (default): ``"forkserver"`` on Linux, ``"spawn"`` on macOS
+        and Windows (the platform's default, except that fork is never chosen for you). ``"forkserver"`` and
+        ``"spawn"`` start clean processes: ``worker_func`` and ``copy_to_global_storage`` are pickled once and
+        sent to each worker, so they must be defined at module level (a lambda, a local function or a function
+        typed into a notebook fails here with a message saying so), and the worker imports their modules (a
+        script using them needs ``if __name__ == "__main__":``). ``"fork"`` copies this process (no pickling,
+        fastest start) but may deadlock a multi-threaded process, which any process that imported numpy or torch
+        is (Python 3.12+ warns); ask for it only knowingly. ``"thread"``: a thread pool in this process. The
+        global ``multiprocessing.set_start_method`` is not consulted.
     :param maxtasksperchild: replace a worker process after this many calls (not for threads).
     :param chunksize: arguments sent to a worker at a time.
     :raises WorkerFailedError: when ``worker_func`` raises; the message names the argument and holds the
@@ -194,24 +279,26 @@ def _run(
         return
 
     pool: Pool
+    task: Callable[[Any], Any]
     if mp_context == "thread":
         if maxtasksperchild is not None:
             raise ValueError("maxtasksperchild is not supported with mp_context='thread'")
         _store_globally(storage)
-        pool = ThreadPool(processes=workers)
+        pool, task = ThreadPool(processes=workers), _CatchFailures(worker_func)
     else:
-        context = mp.get_context(mp_context)
+        method = mp_context or _default_start_method()
+        payload: tuple[Any, Any] = (worker_func, storage)  # fork: the children inherit the objects
+        if method != "fork":
+            _check_importable_in_workers(worker_func, method)
+            payload = _pickled_for_workers(worker_func, storage, method)
+        context = mp.get_context(method)
         pool = context.Pool(
-            processes=workers,
-            initializer=_init_worker,
-            initargs=(storage,),
-            maxtasksperchild=maxtasksperchild,
+            processes=workers, initializer=_init_worker, initargs=(payload,), maxtasksperchild=maxtasksperchild
         )
+        task = _call_in_worker
     try:
         mapper = pool.imap if keep_results_order else pool.imap_unordered
-        for result in progress(
-            mapper(_CatchFailures(worker_func), args_list, chunksize), total=total, desc=desc, enabled=verbose > 0
-        ):
+        for result in progress(mapper(task, args_list, chunksize), total=total, desc=desc, enabled=verbose > 0):
             if isinstance(result, _Failure):
                 _raise_failure(worker_func, result)
             yield result

@@ -38,16 +38,22 @@ def publish_public_names(namespace: MutableMapping[str, Any], package: str, name
     package, constants, enum members) are left as they are. A name missing from ``namespace`` raises naming it:
     ``__all__`` and the imports disagree.
     """
-    private_prefix = f"{package}._"
     for name in names:
         if name not in namespace:
             raise AttributeError(f"{package}.__all__ lists {name!r}, which {package}/__init__.py does not define")
         value = namespace[name]
         module = getattr(value, "__module__", None)
-        is_ours = isinstance(module, str) and module.startswith(private_prefix)
+        is_ours = isinstance(module, str) and _is_private_module_of(module, package)
         if is_ours and (isinstance(value, type) or inspect.isfunction(value)):
             setattr(value, _DEFINED_IN, module)
             value.__module__ = package
+
+
+def _is_private_module_of(module: str, package: str) -> bool:
+    """``pkg._private`` or a module in a concern folder below it (``pkg.cache._store``)."""
+    parts = module.split(".")
+    depth = package.count(".") + 1
+    return parts[:depth] == package.split(".") and any(part.startswith("_") for part in parts[depth:])
 
 
 def defining_module(value: Any) -> str | None:

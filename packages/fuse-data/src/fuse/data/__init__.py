@@ -12,71 +12,57 @@
 42
 """
 
-from fuse.data._audit import SampleCachingAudit, SampleCachingAuditError, SampleCachingAuditWarning
-from fuse.data._cache_store import ReadOnlyCacheError
-from fuse.data._cacher import SampleNotCachedError, SamplesCacher, StaleCacheWarning, sample_id_key
-from fuse.data._collate import CollateDefault
-from fuse.data._dataset import DatasetDefault
-from fuse.data._dataset_wrap import DatasetWrapSeqToDict, OpReadDataset
-from fuse.data._export import ExportDataset, SupportsGetMulti
-from fuse.data._identity import UnstableIdentityError, value_identity
-from fuse.data._op_base import OpBase, OpReversibleBase, op_call, op_reverse
-from fuse.data._ops_aug import OpAugOneHot, OpRandApply, OpRandCropSeq, OpRepeatAndSample, OpSample, OpSampleAndRepeat
-from fuse.data._ops_cast import Cast, OpCast, OpOneHotToNumber, OpToFloat, OpToInt, OpToNumpy, OpToTensor
-from fuse.data._ops_common import (
-    OpApplyPatterns,
-    OpApplyTypes,
-    OpCollectMarker,
-    OpConcat,
-    OpCond,
-    OpCopy,
-    OpDeleteKeypaths,
-    OpFunc,
-    OpKeepKeypaths,
-    OpLambda,
-    OpLookup,
-    OpOverrideNaN,
-    OpReplaceAnyElements,
-    OpReplaceElements,
-    OpSet,
-    OpSetIfNotExist,
-    OpSetRandomChoice,
-    OpToOneHot,
-    OpZScoreNorm,
-    find_collect_marker,
-)
-from fuse.data._ops_debug import OpDebugBase, OpPrintKeys, OpPrintKeysContent, OpPrintShapes, OpPrintTypes
-from fuse.data._ops_read import OpReadDataframe, OpReadMultiFromDataframe, SampleIdNotFoundError
-from fuse.data._ops_repeat import OpRepeat
-from fuse.data._patterns import DataTypeBasic, Patterns, TypeDetectorBase, TypeDetectorPatternsBased
+from fuse.core import publish_public_names
 from fuse.data._pipeline import BOOKKEEPING_PREFIX, PipelineDefault, PipelineDefaultRetryAnySample
-from fuse.data._sample_codec import CorruptCachedSampleError, CorruptCacheError
 from fuse.data._sample_keys import MissingSampleKeyError, sample_value
-from fuse.data._sampler import BatchSamplerDefault
-from fuse.data._shards import (
-    CacheShard,
-    CacheShardError,
+from fuse.data._version import __version__
+from fuse.data.cache._audit import SampleCachingAudit, SampleCachingAuditError, SampleCachingAuditWarning
+from fuse.data.cache._cacher import SampleNotCachedError, SamplesCacher
+from fuse.data.cache._codec import CorruptCachedSampleError, CorruptCacheError
+from fuse.data.cache._identity import UnstableIdentityError, value_identity
+from fuse.data.cache._ids import sample_id_key
+from fuse.data.cache._publish import (
     open_published_cache,
     publication_state,
     publish_cache_shards,
     published_cache_dirs,
     verify_cache_shard,
 )
-from fuse.data._split import balanced_division, dataset_balanced_division_to_folds, print_folds_stat
-from fuse.data._version import __version__
-
-_PUBLIC_CLASSES: tuple[type, ...] = (
-    UnstableIdentityError, OpBase, OpReversibleBase, PipelineDefault, PipelineDefaultRetryAnySample,
-    OpDebugBase, OpPrintKeys, OpPrintKeysContent, OpPrintShapes, OpPrintTypes, OpReadDataframe,
-    OpReadMultiFromDataframe, SampleIdNotFoundError, MissingSampleKeyError, CollateDefault,
-    ExportDataset, SupportsGetMulti, SampleCachingAudit, SampleCachingAuditError, SampleCachingAuditWarning, ReadOnlyCacheError,
-    SampleNotCachedError, SamplesCacher, StaleCacheWarning, DatasetDefault, DatasetWrapSeqToDict, OpReadDataset,
-    CorruptCacheError, CorruptCachedSampleError, BatchSamplerDefault, CacheShard, CacheShardError,
-    OpAugOneHot, OpRandApply, OpRandCropSeq, OpRepeatAndSample, OpSample, OpSampleAndRepeat, Cast, OpCast, OpOneHotToNumber, OpToFloat, OpToInt, OpToNumpy, OpToTensor, OpApplyPatterns, OpApplyTypes, OpCollectMarker, OpConcat, OpCond, OpCopy, OpDeleteKeypaths, OpFunc, OpKeepKeypaths, OpLambda, OpLookup, OpOverrideNaN, OpReplaceAnyElements, OpReplaceElements, OpSet, OpSetIfNotExist, OpSetRandomChoice, OpToOneHot, OpZScoreNorm, OpRepeat, DataTypeBasic, Patterns, TypeDetectorBase, TypeDetectorPatternsBased,
-)  # fmt: skip
-for _public in _PUBLIC_CLASSES:
-    _public.__module__ = __name__
-del _public, _PUBLIC_CLASSES
+from fuse.data.cache._shards import CacheShard, CacheShardError
+from fuse.data.cache._store import ReadOnlyCacheError
+from fuse.data.cache._versions import StaleCacheWarning
+from fuse.data.dataset._collate import CollateDefault
+from fuse.data.dataset._dataset import DatasetDefault
+from fuse.data.dataset._export import ExportDataset, SupportsGetMulti
+from fuse.data.dataset._sampler import BatchSamplerDefault
+from fuse.data.dataset._split import balanced_division, dataset_balanced_division_to_folds, print_folds_stat
+from fuse.data.dataset._wrap import DatasetWrapSeqToDict, OpReadDataset
+from fuse.data.ops._aug import OpAugOneHot, OpRandApply, OpRandCropSeq, OpRepeatAndSample, OpSample, OpSampleAndRepeat
+from fuse.data.ops._base import OpBase, OpReversibleBase, op_call, op_reverse
+from fuse.data.ops._cast import Cast, OpCast, OpOneHotToNumber, OpToFloat, OpToInt, OpToNumpy, OpToTensor
+from fuse.data.ops._control import (
+    OpApplyPatterns,
+    OpApplyTypes,
+    OpCollectMarker,
+    OpCond,
+    OpFunc,
+    OpLambda,
+    find_collect_marker,
+)
+from fuse.data.ops._debug import OpDebugBase, OpPrintKeys, OpPrintKeysContent, OpPrintShapes, OpPrintTypes
+from fuse.data.ops._keypaths import OpCopy, OpDeleteKeypaths, OpKeepKeypaths, OpSet, OpSetIfNotExist, OpSetRandomChoice
+from fuse.data.ops._patterns import DataTypeBasic, Patterns, TypeDetectorBase, TypeDetectorPatternsBased
+from fuse.data.ops._read import OpReadDataframe, OpReadMultiFromDataframe, SampleIdNotFoundError
+from fuse.data.ops._repeat import OpRepeat
+from fuse.data.ops._values import (
+    OpConcat,
+    OpLookup,
+    OpOverrideNaN,
+    OpReplaceAnyElements,
+    OpReplaceElements,
+    OpToOneHot,
+    OpZScoreNorm,
+)
 
 __all__ = [
     "BatchSamplerDefault",
@@ -165,3 +151,5 @@ __all__ = [
     "value_identity",
     "verify_cache_shard",
 ]
+
+publish_public_names(globals(), __name__, __all__)

@@ -10,16 +10,47 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from fuse.core import NDict, create_initial_sample
-from fuse.data._identity import value_identity
-from fuse.data._op_base import OpReversibleBase, SampleResult, op_call, op_reverse
+from fuse.data.cache._identity import value_identity
+from fuse.data.ops._base import OpReversibleBase, SampleResult, op_call, op_reverse
 
-__all__ = ["BOOKKEEPING_PREFIX", "PipelineDefault", "PipelineDefaultRetryAnySample"]
+__all__ = [
+    "BOOKKEEPING_PREFIX",
+    "PipelineDefault",
+    "PipelineDefaultRetryAnySample",
+    "as_pipeline_sample",
+    "is_bookkeeping_key",
+]
 
 # ops write what reverse needs (and debug info) under "<prefix>.<pipeline name>.<op id>"; collate skips it
 BOOKKEEPING_PREFIX = "internal"
 OpAndKwargs = tuple[Any, Mapping[str, Any]]
 
+
+def is_bookkeeping_key(key: str) -> bool:
+    """Whether ``key`` is the bookkeeping namespace or lies under it: ops that apply to every key skip it, and
+    collate leaves it out of the batch. A sample key named exactly ``internal`` counts, since it would block
+    every op's bookkeeping writes under ``internal.``.
+
+    >>> [is_bookkeeping_key(key) for key in ("internal", "internal.static.0", "internals", "data.internal")]
+    [True, True, False, False]
+    """
+    return key == BOOKKEEPING_PREFIX or key.startswith(BOOKKEEPING_PREFIX + ".")
+
+
 _log = logging.getLogger("fuse.data")
+
+
+def as_pipeline_sample(result: Any, who: str, *, may_split: bool = True) -> NDict:
+    """An op's result that is one sample, as an ``NDict``; anything else raises a ``TypeError`` naming ``who``."""
+    if isinstance(result, NDict):
+        return result
+    if isinstance(result, dict):
+        return NDict(result)
+    allowed = "the sample (a dict), None to drop it, or a list of samples to split it"
+    raise TypeError(
+        f"{who} returned {type(result).__name__}; an op returns "
+        + (allowed if may_split else "the sample (a dict) or None to drop it")
+    )
 
 
 class PipelineDefault(OpReversibleBase):
@@ -152,14 +183,7 @@ class PipelineDefault(OpReversibleBase):
         return [self._as_sample(result, op)]
 
     def _as_sample(self, result: Any, op: Any) -> NDict:
-        if isinstance(result, NDict):
-            return result
-        if isinstance(result, dict):
-            return NDict(result)
-        raise TypeError(
-            f"pipeline {self._name!r}: op {op!r} returned {type(result).__name__}; an op returns the sample (a dict), "
-            "None to drop it, or a list of samples to split it"
-        )
+        return as_pipeline_sample(result, f"pipeline {self._name!r}: op {op!r}")
 
     def reverse(self, sample_dict: NDict, key_to_reverse: str, key_to_follow: str, op_id: str | None = None) -> NDict:
         """Undo the ops in reverse order on ``key_to_reverse``, following what was done to ``key_to_follow``."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MissingSampleKeyError", "sample_value"]
+from fuse.core import SAMPLE_ID_KEY
+
+__all__ = ["MissingSampleKeyError", "sample_id_of", "sample_value"]
 
 
 class MissingSampleKeyError(KeyError):
@@ -28,5 +30,19 @@ def sample_value(sample_dict: Mapping[str, Any], key: str, who: object) -> Any:
         return sample_dict[key]
     except KeyError as error:
         name = who if isinstance(who, str) else type(who).__name__
-        sample_id = sample_dict.get("data.sample_id") if hasattr(sample_dict, "get") else None
-        raise MissingSampleKeyError(f"{name}: sample {sample_id!r} has no key {key!r} ({error})") from None
+        raise MissingSampleKeyError(
+            f"{name}: sample {sample_id_of(sample_dict)!r} has no key {key!r} ({error})"
+        ) from None
+
+
+def sample_id_of(sample: Any) -> Any:
+    """The sample's id (``data.sample_id``) for a message, or ``None`` when it has none (or is not a sample).
+
+    >>> from fuse.core import create_initial_sample
+    >>> sample_id_of(create_initial_sample("case_3")), sample_id_of({}), sample_id_of(None)
+    ('case_3', None, None)
+    """
+    try:
+        return sample[SAMPLE_ID_KEY]
+    except (KeyError, TypeError, IndexError):
+        return None

@@ -17,38 +17,39 @@ read the batch dict too; :class:`LightningModuleDefault` runs both with fuse-eva
 (3, 2)
 """
 
-from fuse.dl._backbone_inception_resnet_v2 import BackboneInceptionResnetV2
-from fuse.dl._backbone_mlp import BackboneMultilayerPerceptron
-from fuse.dl._backbone_resnet import BackboneResnet
-from fuse.dl._backbone_resnet3d import BackboneResnet3D
-from fuse.dl._backbone_unet import UNet
-from fuse.dl._backbone_vit import ProjectPatchesTokenizer, Transformer, ViT, vit_base, vit_small, vit_tiny
+from fuse.core import publish_public_names
 from fuse.dl._batch_keys import MissingBatchKeyError
 from fuse.dl._cross_validation import run_cross_validation
-from fuse.dl._heads import Head1D, Head3D, HeadDenseSegmentation, HeadGlobalPoolingClassifier
-from fuse.dl._heads_classifiers import ClassifierFCN, ClassifierFCN3D, ClassifierMLP
-from fuse.dl._loss_contrastive import SupervisedContrastiveLoss
-from fuse.dl._losses import LossBase, LossDefault, LossExtractFromBatchDict, LossWarmUp, LossWrapToDict
-from fuse.dl._losses_segmentation import BinaryDiceLoss, DiceLoss, FocalLoss, LossSegmentationCrossEntropy
-from fuse.dl._model_ensemble import ModelEnsemble
 from fuse.dl._model_io import load_model, save_model
-from fuse.dl._model_multihead import ModelMultiHead, ModelMultistream, ModelSiamese
-from fuse.dl._model_wrappers import ModelWrapDictToSeq, ModelWrapSeqToDict
-from fuse.dl._pl_epoch_summary import ModelEpochSummary
-from fuse.dl._pl_funcs import (
-    all_gather_columns,
+from fuse.dl._version import __version__
+from fuse.dl.backbones._inception_resnet_v2 import BackboneInceptionResnetV2
+from fuse.dl.backbones._mlp import BackboneMultilayerPerceptron
+from fuse.dl.backbones._resnet import BackboneResnet
+from fuse.dl.backbones._resnet3d import BackboneResnet3D
+from fuse.dl.backbones._unet import UNet
+from fuse.dl.backbones._vit import ProjectPatchesTokenizer, Transformer, ViT, vit_base, vit_small, vit_tiny
+from fuse.dl.heads._classifiers import ClassifierFCN, ClassifierFCN3D, ClassifierMLP
+from fuse.dl.heads._heads import Head1D, Head3D, HeadDenseSegmentation, HeadGlobalPoolingClassifier
+from fuse.dl.losses._base import LossBase, LossDefault, LossExtractFromBatchDict, LossWarmUp, LossWrapToDict
+from fuse.dl.losses._contrastive import SupervisedContrastiveLoss
+from fuse.dl.losses._dice import BinaryDiceLoss, DiceLoss
+from fuse.dl.losses._focal import FocalLoss
+from fuse.dl.losses._segmentation import LossSegmentationCrossEntropy
+from fuse.dl.models._ensemble import ModelEnsemble
+from fuse.dl.models._multihead import ModelMultiHead, ModelMultistream, ModelSiamese
+from fuse.dl.models._wrappers import ModelWrapDictToSeq, ModelWrapSeqToDict
+from fuse.dl.training._callbacks import model_default_callbacks
+from fuse.dl.training._ddp import all_gather_columns, gather_predictions
+from fuse.dl.training._epoch_end import epoch_end_compute_and_log_losses, epoch_end_compute_and_log_metrics
+from fuse.dl.training._epoch_summary import ModelEpochSummary
+from fuse.dl.training._module import LightningModuleDefault
+from fuse.dl.training._sampler_state import BatchSamplerEpoch
+from fuse.dl.training._steps import (
     convert_predictions_to_dataframe,
-    epoch_end_compute_and_log_losses,
-    epoch_end_compute_and_log_metrics,
-    gather_predictions,
-    model_default_callbacks,
     step_extract_predictions,
     step_losses,
     step_metrics,
 )
-from fuse.dl._pl_module import LightningModuleDefault
-from fuse.dl._sampler_state import BatchSamplerEpoch
-from fuse.dl._version import __version__
 
 __all__ = [
     "BackboneInceptionResnetV2",
@@ -103,3 +104,5 @@ __all__ = [
     "vit_small",
     "vit_tiny",
 ]
+
+publish_public_names(globals(), __name__, __all__)

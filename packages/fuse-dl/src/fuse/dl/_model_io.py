@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fuse.core import AtomicFileWriter
+from fuse.core import AtomicFileWriter, defining_module
 
 __all__ = ["MODEL_BUILDER_FILENAME", "MODEL_STATE_FILENAME", "load_model", "save_model"]
 
@@ -58,11 +58,55 @@ _FUSE_BUILDERS = (
 )
 
 
+# Where fuse-dl's modules were before they moved into concern folders: model_builder.json files written then name
+# builders by these module paths ("fuse.dl._heads:Head3D"), and they must keep loading, trusted or not. A public name
+# resolves through fuse.dl (a split module has several successors); any other name through the module it moved to.
+_MOVED_MODULES = {
+    "fuse.dl._backbone_inception_resnet_v2": "fuse.dl.backbones._inception_resnet_v2",
+    "fuse.dl._backbone_mlp": "fuse.dl.backbones._mlp",
+    "fuse.dl._backbone_resnet": "fuse.dl.backbones._resnet",
+    "fuse.dl._backbone_resnet3d": "fuse.dl.backbones._resnet3d",
+    "fuse.dl._backbone_unet": "fuse.dl.backbones._unet",
+    "fuse.dl._backbone_vit": "fuse.dl.backbones._vit",
+    "fuse.dl._heads": "fuse.dl.heads._heads",
+    "fuse.dl._heads_classifiers": "fuse.dl.heads._classifiers",
+    "fuse.dl._loss_contrastive": "fuse.dl.losses._contrastive",
+    "fuse.dl._losses": "fuse.dl.losses._base",
+    "fuse.dl._losses_segmentation": "fuse.dl.losses._segmentation",
+    "fuse.dl._model_ensemble": "fuse.dl.models._ensemble",
+    "fuse.dl._model_multihead": "fuse.dl.models._multihead",
+    "fuse.dl._model_wrappers": "fuse.dl.models._wrappers",
+    "fuse.dl._pl_ddp": "fuse.dl.training._ddp",
+    "fuse.dl._pl_epoch_summary": "fuse.dl.training._epoch_summary",
+    "fuse.dl._pl_funcs": "fuse.dl.training._steps",  # split in four; the public names go through fuse.dl
+    "fuse.dl._pl_module": "fuse.dl.training._module",
+    "fuse.dl._sampler_state": "fuse.dl.training._sampler_state",
+}
+
+
+def _current_path(path: str) -> str:
+    """A builder path as recorded, with a module that has moved replaced by where its name is now.
+
+    >>> _current_path("fuse.dl._heads:Head3D"), _current_path("torch.nn:Linear")
+    ('fuse.dl:Head3D', 'torch.nn:Linear')
+    """
+    module_name, colon, qualname = path.partition(":")
+    moved_to = _MOVED_MODULES.get(module_name)
+    if moved_to is None:
+        return path
+    import fuse.dl  # imported by now: this module is part of it
+
+    public = qualname.split(".")[0] in fuse.dl.__all__
+    return f"{'fuse.dl' if public else moved_to}{colon}{qualname}"
+
+
 @functools.cache
 def _allowed_builders() -> dict[str, Callable[..., Any]]:
     """``{"module:QualName": builder}`` for the builders an untrusted model directory may name.
 
-    Built from objects already imported (fuse.dl and torch.nn), so checking a name imports nothing.
+    Built from objects already imported (fuse.dl and torch.nn), so checking a name imports nothing. A fuse builder
+    is listed under its public module (``fuse.dl:Head3D``, what :func:`save_model` records) and under the private
+    module that defines it (what was recorded before the public name was set, after :func:`_current_path`).
     """
     import fuse.dl  # the package is imported by now (this module is part of it); no other import happens
 
@@ -72,8 +116,9 @@ def _allowed_builders() -> dict[str, Callable[..., Any]]:
     for builder in builders:
         if isinstance(builder, type) and not issubclass(builder, nn.Module):
             continue
-        allowed[f"{builder.__module__}:{builder.__qualname__}"] = builder
-    for name in _FUSE_BUILDERS:  # the public spelling too (fuse.dl:Head3D)
+        for module_name in {builder.__module__, defining_module(builder)}:
+            allowed[f"{module_name}:{builder.__qualname__}"] = builder
+    for name in _FUSE_BUILDERS:  # the public spelling, whatever __module__ says
         allowed[f"fuse.dl:{name}"] = getattr(fuse.dl, name)
     return allowed
 
@@ -274,7 +319,8 @@ def load_model(
     builder_file = os.path.join(model_dir, MODEL_BUILDER_FILENAME)
     saved_kwargs: dict[str, Any] = {}
     if os.path.isfile(builder_file):
-        builder_path, saved_kwargs = _read_builder_file(builder_file)
+        recorded_path, saved_kwargs = _read_builder_file(builder_file)
+        builder_path = _current_path(recorded_path)
         trusted_key = _find_trusted_key(saved_kwargs)
         if trusted_key is not None and not trusted:
             raise ValueError(
@@ -288,7 +334,7 @@ def load_model(
                 allowed = _allowed_builders().get(builder_path)
                 if allowed is None:
                     raise ValueError(
-                        f"load_model: {builder_file} names the builder {builder_path!r}, which is not one of fuse's "
+                        f"load_model: {builder_file} names the builder {recorded_path!r}, which is not one of fuse's "
                         "own builders (fuse.dl models, backbones and heads, torch.nn layers); importing or calling it "
                         "could run anything, so it was neither imported nor called: pass trusted=True if this model "
                         "directory is yours, or builder= (the class or function that builds the model) yourself"

@@ -221,6 +221,33 @@ def load_pretrained(
     load_state_dict_checked(module, state_dict, what=what, ignore_unexpected=ignore_unexpected)
 
 
+def load_resnet_weights(
+    module: nn.Module, weights: WeightsSource, *, weight_key: str, replace_prefix: str, in_channels: int, what: str
+) -> None:
+    """:func:`load_pretrained` for a torchvision-layout ResNet checkpoint (2-D or 3-D): its classifier (``fc.*``) is
+    skipped, its first convolution ``weight_key`` fitted to ``in_channels`` (summed over the RGB channels for one).
+
+    >>> import torch
+    >>> net = torch.nn.Sequential()
+    >>> net.add_module("conv1", torch.nn.Conv2d(1, 2, 1, bias=False))
+    >>> checkpoint = {"conv1.weight": torch.ones(2, 3, 1, 1), "fc.weight": torch.ones(5, 2)}
+    >>> load_resnet_weights(net, checkpoint, weight_key="conv1.weight", replace_prefix="conv1.", in_channels=1,
+    ...                     what="example")
+    >>> net.conv1.weight.flatten().tolist()
+    [3.0, 3.0]
+    """
+    load_pretrained(
+        module,
+        weights,
+        weight_key=weight_key,
+        replace_prefix=replace_prefix,
+        in_channels=in_channels,
+        sum_for_one_channel=True,
+        ignore_unexpected=lambda key: key.startswith("fc."),
+        what=what,
+    )
+
+
 def init_like_torchvision(module: nn.Module) -> None:
     """torchvision's ResNet initialisation: Kaiming-normal (fan-out, ReLU) convolutions, batch norms at 1 and 0.
 

@@ -22,7 +22,7 @@ Run it::
 
     python -m fuse.dl.demo                # after pip install fuse-dl; plots need pip install "fuse-eval[plot]"
     nox -s demo                           # from a clone of the repository
-    python examples/hello_world.py        # the same file
+    python examples/hello_world.py        # runs this file
     python -m fuse.dl.demo --help         # --out DIR, --epochs N, --seed S, --bootstraps B, --quiet, ...
 
 What it writes under ``--out`` (default: a new temporary directory, printed at the start and the end, so that the
@@ -84,6 +84,7 @@ from fuse.dl import (
     ModelMultiHead,
     convert_predictions_to_dataframe,
 )
+from fuse.dl.training._output import interactive_output
 from fuse.eval import EvaluatorDefault, MetricAUCROC, MetricOperatingPoint, ReportSettings, write_report
 
 __all__ = ["main", "run"]
@@ -183,7 +184,8 @@ def build_dataset(table: pd.DataFrame, train_ids: Sequence[str], cache_dir: Path
     dynamic = PipelineDefault(
         "breast_cancer_dynamic", [(OpToTensor(dtype=torch.float32), {"key": "data.input.features"})]
     )
-    cacher = SamplesCacher("breast_cancer", static, cache_dirs=str(cache_dir), workers=0, verbose=int(verbose))
+    bars = verbose and interactive_output()
+    cacher = SamplesCacher("breast_cancer", static, cache_dirs=str(cache_dir), workers=0, verbose=int(bars))
     dataset = DatasetDefault(table["sample_id"].tolist(), static, dynamic, cacher)
     dataset.create()  # computes and caches every sample that is not cached yet
     return dataset
@@ -262,7 +264,7 @@ def train(loaders: dict[str, DataLoader[Any]], model_dir: Path, epochs: int, ver
         devices=1,
         default_root_dir=model_dir,
         logger=False,  # the per-epoch results go to the epoch summary file; add a CSVLogger for curves
-        enable_progress_bar=verbose,
+        enable_progress_bar=verbose and interactive_output(),  # redirected to a file, a bar only adds lines
         enable_model_summary=verbose,
         num_sanity_val_steps=0,
     )
@@ -342,7 +344,7 @@ def report(
             f"{sizes['train']} cases, its epoch and threshold chosen on {sizes['validation']} validation cases, "
             f"evaluated on {sizes['test']} held-out test cases."
         ),
-        verbose=not args.quiet,
+        verbose=not args.quiet and interactive_output(),  # the bootstraps' progress bars
     )
     return write_report(report_dir, probability, test[TARGET].astype(int).to_numpy(), CLASS_NAMES, settings=settings)
 
@@ -471,7 +473,6 @@ def _demo_settings(verbose: bool) -> Iterator[None]:
     level = lightning_logger.level
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*does not have many workers")  # one process is intended here
-        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")  # Lightning's
         torch.set_num_threads(1)
         if not verbose:
             lightning_logger.setLevel(logging.WARNING)  # "GPU available: False", tips

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from fuse.core import CollateToBatchList, NDict, read_dataframe, save_text_file
-from fuse.eval._metric_base import MetricBase
-from fuse.eval._plain_values import json_ready
+from fuse.eval.framework._metric_base import MetricBase
+from fuse.eval.framework._plain_values import json_ready
 
 __all__ = ["EvaluatorDefault"]
 

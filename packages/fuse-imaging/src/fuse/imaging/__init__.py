@@ -17,7 +17,9 @@ KiTS21, STOIC21, KNIGHT, CMMD, PICAI) are in :mod:`fuse.imaging.datasets`.
 ((4, 5, 6), (2.0, 2.0, 3.0))
 """
 
-from fuse.imaging._download import (
+from fuse.core import publish_public_names
+from fuse.imaging._version import __version__
+from fuse.imaging.io._download import (
     ChecksumMismatchError,
     DownloadError,
     UnsafeArchiveError,
@@ -25,32 +27,22 @@ from fuse.imaging._download import (
     extract_archive,
     mirror_url,
 )
-from fuse.imaging._format import ImageLoadError
-from fuse.imaging._image_loader import OpLoadImage, OpMedicalImageLoader, load_image
-from fuse.imaging._ops_aug_color import OpAugColor, OpAugGaussian
-from fuse.imaging._ops_aug_geometry import (
-    OpAugAffine2D,
-    OpAugCropAndResize2D,
-    OpAugSqueeze3Dto2D,
-    OpAugUnsqueeze3DFrom2D,
-    OpCrop3D,
-    OpResizeTo,
-    OpRotation3D,
+from fuse.imaging.io._format import ImageLoadError
+from fuse.imaging.io._loader import OpLoadImage, OpMedicalImageLoader, load_image
+from fuse.imaging.ops._aug_geometry import OpAugAffine2D, OpAugCropAndResize2D, OpRotation3D
+from fuse.imaging.ops._aug_intensity import OpAugColor, OpAugGaussian
+from fuse.imaging.ops._geometry import OpReorient, OpResampleToSpacing
+from fuse.imaging.ops._intensity import OpClip, OpNormalizeAgainstSelf, OpToIntImageSpace, OpToRange
+from fuse.imaging.ops._key_types import (
+    PATTERNS_DICT_IMAGING,
+    DataTypeImaging,
+    OpApplyTypesImaging,
+    type_detector_imaging,
 )
-from fuse.imaging._ops_color import OpClip, OpNormalizeAgainstSelf, OpToIntImageSpace, OpToRange
-from fuse.imaging._ops_geometry import OpReorient, OpResampleToSpacing
-from fuse.imaging._ops_shape import (
-    OpCHWToHWC,
-    OpFindBiggestNonEmptyBbox2D,
-    OpFlipBrightSideOnLeft2D,
-    OpHWCToCHW,
-    OpPad,
-    OpResizeAndPad2D,
-    OpSelectSlice,
-)
-from fuse.imaging._ops_vis import OpVis2DImage, OpVisImageHist
-from fuse.imaging._typing import PATTERNS_DICT_IMAGING, DataTypeImaging, OpApplyTypesImaging, type_detector_imaging
-from fuse.imaging._version import __version__
+from fuse.imaging.ops._layout import OpAugSqueeze3Dto2D, OpAugUnsqueeze3DFrom2D, OpCHWToHWC, OpHWCToCHW, OpSelectSlice
+from fuse.imaging.ops._mammography import OpFindBiggestNonEmptyBbox2D, OpFlipBrightSideOnLeft2D
+from fuse.imaging.ops._resize import OpCrop3D, OpPad, OpResizeAndPad2D, OpResizeTo
+from fuse.imaging.ops._vis import OpVis2DImage, OpVisImageHist
 
 __all__ = [
     "PATTERNS_DICT_IMAGING",
@@ -93,3 +85,5 @@ __all__ = [
     "mirror_url",
     "type_detector_imaging",
 ]
+
+publish_public_names(globals(), __name__, __all__)

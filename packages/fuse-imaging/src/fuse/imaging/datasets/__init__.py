@@ -6,6 +6,7 @@
 'dynamic'
 """
 
+from fuse.core import publish_public_names
 from fuse.imaging.datasets._cmmd import CMMD
 from fuse.imaging.datasets._isic import ISIC
 from fuse.imaging.datasets._kits21 import KITS21
@@ -15,3 +16,5 @@ from fuse.imaging.datasets._picai import PICAI
 from fuse.imaging.datasets._stoic21 import STOIC21
 
 __all__ = ["CMMD", "ISIC", "KITS21", "KNIGHT", "MNIST", "PICAI", "STOIC21"]
+
+publish_public_names(globals(), __name__, __all__)

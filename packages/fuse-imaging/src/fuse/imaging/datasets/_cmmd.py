@@ -25,10 +25,9 @@ import pandas as pd
 import pydicom
 import torch
 
-from fuse.core import NDict, RandBool, RandInt, Uniform
+from fuse.core import RandBool, RandInt, Uniform
 from fuse.data import (
     DatasetDefault,
-    OpBase,
     OpLambda,
     OpRandApply,
     OpReadDataframe,
@@ -36,14 +35,17 @@ from fuse.data import (
     OpToNumpy,
     OpToTensor,
     PipelineDefault,
-    SamplesCacher,
-    sample_value,
 )
-from fuse.imaging._image_loader import OpLoadImage
-from fuse.imaging._ops_aug_color import OpAugColor
-from fuse.imaging._ops_aug_geometry import OpAugAffine2D
-from fuse.imaging._ops_color import OpNormalizeAgainstSelf
-from fuse.imaging._ops_shape import OpFindBiggestNonEmptyBbox2D, OpFlipBrightSideOnLeft2D, OpResizeAndPad2D
+from fuse.imaging import (
+    OpAugAffine2D,
+    OpAugColor,
+    OpFindBiggestNonEmptyBbox2D,
+    OpFlipBrightSideOnLeft2D,
+    OpLoadImage,
+    OpNormalizeAgainstSelf,
+    OpResizeAndPad2D,
+)
+from fuse.imaging.datasets._common import _add_channel_axis, _cached_dataset, _OpSampleIdToImagePath
 
 __all__ = ["CMMD", "OpCMMDSampleIDDecode"]
 
@@ -55,22 +57,13 @@ _LAYOUT = (
 _SUBTYPES = {"Luminal A": 0, "Luminal B": 1, "HER2-enriched": 2, "triple negative": 3}
 
 
-class OpCMMDSampleIDDecode(OpBase):
+class OpCMMDSampleIDDecode(_OpSampleIdToImagePath):
     """Copy the sample id (the DICOM path relative to the data folder) into ``data.input.img_path``.
 
     >>> from fuse.core import create_initial_sample
     >>> OpCMMDSampleIDDecode()(create_initial_sample("CMMD/D1-0001/1-1.dcm"))["data.input.img_path"]
     'CMMD/D1-0001/1-1.dcm'
     """
-
-    def __call__(self, sample_dict: NDict) -> NDict:
-        """Write the path."""
-        sample_dict["data.input.img_path"] = sample_value(sample_dict, "data.sample_id", self)
-        return sample_dict
-
-
-def _add_channel_axis(image: torch.Tensor) -> torch.Tensor:
-    return image.unsqueeze(0)
 
 
 class CMMD:
@@ -235,13 +228,6 @@ class CMMD:
         if sample_ids is None:
             sample_ids = all_ids
         static = CMMD.static_pipeline(data_dir, table, target, resize_to=resize_to, padding=padding)
-        cacher = SamplesCacher(
-            f"cmmd_cache_ver{CMMD.CMMD_DATASET_VER}",
-            static,
-            cache_dir,
-            restart_cache=reset_cache,
-            workers=num_workers,
-        )
-        dataset = DatasetDefault(sample_ids, static, CMMD.dynamic_pipeline(train), cacher)
-        dataset.create()
-        return dataset
+        dynamic = CMMD.dynamic_pipeline(train)
+        name = f"cmmd_cache_ver{CMMD.CMMD_DATASET_VER}"
+        return _cached_dataset(name, sample_ids, static, dynamic, cache_dir, reset_cache, num_workers)

@@ -37,14 +37,20 @@ from fuse.data import (
     OpSample,
     OpToTensor,
     PipelineDefault,
-    SamplesCacher,
     sample_value,
 )
-from fuse.imaging._download import download_file, extract_archive, mirror_url
-from fuse.imaging._image_loader import OpLoadImage
-from fuse.imaging._ops_aug_color import OpAugColor, OpAugGaussian
-from fuse.imaging._ops_aug_geometry import OpAugAffine2D, OpResizeTo
-from fuse.imaging._ops_color import OpToRange
+from fuse.imaging import (
+    OpAugAffine2D,
+    OpAugColor,
+    OpAugGaussian,
+    OpLoadImage,
+    OpResizeTo,
+    OpToRange,
+    download_file,
+    extract_archive,
+    mirror_url,
+)
+from fuse.imaging.datasets._common import _cached_dataset, _one_hot, _OpSampleIdToImagePath
 
 __all__ = ["ISIC", "ISIC_MIRROR", "OpEncodeMetaData", "OpISICSampleIDDecode"]
 
@@ -56,7 +62,7 @@ _GROUND_TRUTH = "ISIC_2019_Training_GroundTruth.csv"
 _METADATA = "ISIC_2019_Training_Metadata.csv"
 
 
-class OpISICSampleIDDecode(OpBase):
+class OpISICSampleIDDecode(_OpSampleIdToImagePath):
     """Write the image file name of the sample id into ``data.input.img_path`` (``<id>.jpg``).
 
     >>> from fuse.core import create_initial_sample
@@ -64,10 +70,7 @@ class OpISICSampleIDDecode(OpBase):
     'ISIC_0000001.jpg'
     """
 
-    def __call__(self, sample_dict: NDict) -> NDict:
-        """Write the path."""
-        sample_dict["data.input.img_path"] = f"{sample_value(sample_dict, 'data.sample_id', self)}.jpg"
-        return sample_dict
+    template = "{}.jpg"
 
 
 def _derive_label(sample_dict: NDict) -> NDict:
@@ -108,21 +111,14 @@ class OpEncodeMetaData(OpBase):
         """Write the requested encodings."""
         if "site" in self._items_to_encode:
             site = sample_value(sample_dict, key_site, self)
-            site_one_hot = np.zeros(len(ISIC.ANATOM_SITE_INDEX))
-            if site in ISIC.ANATOM_SITE_INDEX:
-                site_one_hot[ISIC.ANATOM_SITE_INDEX[site]] = 1
-            sample_dict[f"{out_prefix}.site"] = site_one_hot
+            sites = ISIC.ANATOM_SITE_INDEX
+            sample_dict[f"{out_prefix}.site"] = _one_hot(sites.get(site), len(sites))
         if "sex" in self._items_to_encode:
             sex = sample_value(sample_dict, key_sex, self)
-            sex_one_hot = np.zeros(len(ISIC.SEX_INDEX))
-            if sex in ISIC.SEX_INDEX:
-                sex_one_hot[ISIC.SEX_INDEX[sex]] = 1
-            sample_dict[f"{out_prefix}.sex"] = sex_one_hot
+            sample_dict[f"{out_prefix}.sex"] = _one_hot(ISIC.SEX_INDEX.get(sex), len(ISIC.SEX_INDEX))
         if "age" in self._items_to_encode:
             age = int(sample_value(sample_dict, key_age, self))
-            age_one_hot = np.zeros(7)
-            age_one_hot[age // 20 if 0 < age < 120 else 6] = 1
-            sample_dict[f"{out_prefix}.age"] = age_one_hot
+            sample_dict[f"{out_prefix}.age"] = _one_hot(age // 20 if 0 < age < 120 else 6, 7)
         return sample_dict
 
 
@@ -333,11 +329,6 @@ class ISIC:
         if samples_ids is None:
             samples_ids = ISIC.sample_ids(data_path)
         static = ISIC.static_pipeline(data_path)
-        cacher = SamplesCacher(
-            f"isic_cache_ver{ISIC.DATASET_VER}", static, cache_path, restart_cache=reset_cache, workers=num_workers
-        )
-        dataset = DatasetDefault(
-            samples_ids, static, ISIC.dynamic_pipeline(train, append_dyn_pipeline, resize_to), cacher
-        )
-        dataset.create()
-        return dataset
+        dynamic = ISIC.dynamic_pipeline(train, append_dyn_pipeline, resize_to)
+        name = f"isic_cache_ver{ISIC.DATASET_VER}"
+        return _cached_dataset(name, samples_ids, static, dynamic, cache_path, reset_cache, num_workers)

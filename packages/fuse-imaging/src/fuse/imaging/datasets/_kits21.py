@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fuse.core import NDict, RandBool, RandInt, Uniform, progress
+from fuse.core import NDict, Uniform, progress
 from fuse.data import (
     DatasetDefault,
     OpLambda,
@@ -29,14 +29,19 @@ from fuse.data import (
     OpSampleAndRepeat,
     OpToTensor,
     PipelineDefault,
-    SamplesCacher,
     sample_value,
 )
-from fuse.imaging._download import download_file, mirror_url
-from fuse.imaging._image_loader import OpLoadImage
-from fuse.imaging._ops_aug_color import OpAugColor
-from fuse.imaging._ops_aug_geometry import OpAugAffine2D, OpResizeTo
-from fuse.imaging._ops_color import OpClip, OpToRange
+from fuse.imaging import (
+    OpAugAffine2D,
+    OpAugColor,
+    OpClip,
+    OpLoadImage,
+    OpResizeTo,
+    OpToRange,
+    download_file,
+    mirror_url,
+)
+from fuse.imaging.datasets._common import _SLICE_AFFINE, _add_channel_axis, _cached_dataset, _last_axis_first
 
 __all__ = ["KITS21", "KITS21_IMAGE_MIRROR", "KITS21_SEG_MIRROR", "OpKits21SampleIDDecode"]
 
@@ -71,16 +76,6 @@ class OpKits21SampleIDDecode(OpReversibleBase):
     def reverse(self, sample_dict: NDict, key_to_reverse: str, key_to_follow: str, op_id: str | None) -> NDict:
         """Nothing to undo."""
         return sample_dict
-
-
-def _last_axis_first(image: Any) -> Any:
-    """``[H, W, D]`` -> ``[D, H, W]`` (FuseMedML's ``np.moveaxis(image, -1, 0)``)."""
-    return np.moveaxis(image, -1, 0)
-
-
-def _add_channel_axis(image: torch.Tensor) -> torch.Tensor:
-    """``[D, H, W]`` -> ``[1, D, H, W]``."""
-    return image.unsqueeze(0)
 
 
 class KITS21:
@@ -176,12 +171,7 @@ class KITS21:
             steps += [
                 (
                     OpSampleAndRepeat(OpAugAffine2D(), repeat_for),
-                    {
-                        "rotate": Uniform(-180.0, 180.0),
-                        "scale": Uniform(0.8, 1.2),
-                        "flip": (RandBool(0.5), RandBool(0.5)),
-                        "translate": (RandInt(-15, 15), RandInt(-15, 15)),
-                    },
+                    dict(_SLICE_AFFINE),
                 ),
                 (
                     OpSample(OpAugColor()),
@@ -221,13 +211,6 @@ class KITS21:
                     f"case_00000/{_SEG_FILE} (...) there: download them with KITS21.download(path, cases)"
                 )
         static = KITS21.static_pipeline(data_path)
-        cacher = SamplesCacher(
-            f"kits21_cache_ver{KITS21.KITS21_DATASET_VER}",
-            static,
-            cache_dir,
-            restart_cache=reset_cache,
-            workers=num_workers,
-        )
-        dataset = DatasetDefault(sample_ids, static, KITS21.dynamic_pipeline(resize_to, augment), cacher)
-        dataset.create()
-        return dataset
+        dynamic = KITS21.dynamic_pipeline(resize_to, augment)
+        name = f"kits21_cache_ver{KITS21.KITS21_DATASET_VER}"
+        return _cached_dataset(name, sample_ids, static, dynamic, cache_dir, reset_cache, num_workers)

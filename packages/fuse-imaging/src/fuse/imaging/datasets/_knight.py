@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fuse.core import NDict, RandBool, RandInt, Uniform
+from fuse.core import NDict, Uniform
 from fuse.data import (
     DatasetDefault,
     OpBase,
@@ -38,14 +38,11 @@ from fuse.data import (
     OpToTensor,
     OpZScoreNorm,
     PipelineDefault,
-    SamplesCacher,
     sample_value,
 )
-from fuse.imaging._download import file_sha256
-from fuse.imaging._image_loader import OpLoadImage
-from fuse.imaging._ops_aug_color import OpAugGaussian
-from fuse.imaging._ops_aug_geometry import OpAugAffine2D, OpResizeTo, OpRotation3D
-from fuse.imaging._ops_color import OpClip
+from fuse.imaging import OpAugAffine2D, OpAugGaussian, OpClip, OpLoadImage, OpResizeTo, OpRotation3D
+from fuse.imaging.datasets._common import _SLICE_AFFINE, _add_channel_axis, _cached_dataset, _last_axis_first, _one_hot
+from fuse.imaging.io._download import file_sha256
 
 __all__ = ["GENDER_INDEX", "KNIGHT", "OpClinicalLoad", "OpKnightSampleIDDecode", "OpPrepareClinical"]
 
@@ -172,11 +169,9 @@ def _scaled(value: Any, low: float, high: float, scale: float) -> float:
     return float(value) / scale if value is not None and low < value < high else -1.0
 
 
-def _one_hot(value: Any, index: Mapping[str, int]) -> np.ndarray:
-    vector = np.zeros(len(index))
-    if value in index.values():
-        vector[value] = 1
-    return vector
+def _encoded(value: Any, index: Mapping[str, int]) -> np.ndarray:
+    """The one-hot vector of an encoded value (one of ``index``'s values; all zeros for any other)."""
+    return _one_hot(value if value in index.values() else None, len(index))
 
 
 class OpPrepareClinical(OpBase):
@@ -203,20 +198,12 @@ class OpPrepareClinical(OpBase):
                 [_scaled(get("body_mass_index"), 10, 100, 50.0)],
                 [_scaled(get("radiographic_size"), 0, 50, 15.0)],
                 [_scaled(get("last_preop_egfr"), 0, 200, 90.0)],
-                _one_hot(get("gender"), GENDER_INDEX),
-                _one_hot(get("comorbidities"), COMORBIDITIES_INDEX),
-                _one_hot(get("smoking_history"), SMOKE_HISTORY_INDEX),
+                _encoded(get("gender"), GENDER_INDEX),
+                _encoded(get("comorbidities"), COMORBIDITIES_INDEX),
+                _encoded(get("smoking_history"), SMOKE_HISTORY_INDEX),
             ]
         ).astype(np.float32)
         return sample_dict
-
-
-def _last_axis_first(image: Any) -> Any:
-    return np.moveaxis(image, -1, 0)
-
-
-def _add_channel_axis(image: torch.Tensor) -> torch.Tensor:
-    return image.unsqueeze(0)
 
 
 class KNIGHT:
@@ -273,13 +260,7 @@ class KNIGHT:
                 ),
                 (
                     OpRandApply(OpSample(OpAugAffine2D()), 0.5),
-                    {
-                        "key": "data.input.img",
-                        "rotate": Uniform(-180.0, 180.0),
-                        "scale": Uniform(0.8, 1.2),
-                        "flip": (RandBool(0.5), RandBool(0.5)),
-                        "translate": (RandInt(-15, 15), RandInt(-15, 15)),
-                    },
+                    {"key": "data.input.img", **_SLICE_AFFINE},
                 ),
                 (OpRandApply(OpAugGaussian(), 0.3), {"key": "data.input.img", "std": 0.01}),
                 (OpLambda(_add_channel_axis), {"key": "data.input.img"}),
@@ -324,12 +305,7 @@ class KNIGHT:
                     f"knight.json and case_NNNNN/imaging.nii.gz (test: features.json and images/case_NNNNN.nii.gz); {_WHERE}"
                 )
             static = KNIGHT.static_pipeline(data_path, resize_to=resize_to, test=is_test)
-            cacher = SamplesCacher(
-                name, static, Path(cache_dir) / folder, restart_cache=reset_cache, workers=num_workers
-            )
-            dataset = DatasetDefault(ids, static, dynamic, cacher)
-            dataset.create()
-            return dataset
+            return _cached_dataset(name, ids, static, dynamic, Path(cache_dir) / folder, reset_cache, num_workers)
 
         if sample_ids is not None:
             dynamic = KNIGHT.val_dynamic_pipeline() if test else KNIGHT.train_dynamic_pipeline()

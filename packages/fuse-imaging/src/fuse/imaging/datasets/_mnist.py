@@ -19,7 +19,7 @@ import torch
 
 from fuse.core import NDict
 from fuse.data import DatasetDefault, OpBase, PipelineDefault, sample_value
-from fuse.imaging._download import download_file, mirror_url
+from fuse.imaging import download_file, mirror_url
 
 __all__ = ["MNIST", "MNIST_MIRROR", "OpReadMNIST", "read_idx"]
 

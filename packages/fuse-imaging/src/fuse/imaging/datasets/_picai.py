@@ -43,12 +43,17 @@ from fuse.data import (
     OpToOneHot,
     OpToTensor,
     PipelineDefault,
-    SamplesCacher,
     sample_value,
 )
-from fuse.imaging._image_loader import load_image
-from fuse.imaging._ops_aug_geometry import OpAugAffine2D, OpAugSqueeze3Dto2D, OpAugUnsqueeze3DFrom2D, OpResizeTo
-from fuse.imaging._ops_color import OpNormalizeAgainstSelf
+from fuse.imaging import (
+    OpAugAffine2D,
+    OpAugSqueeze3Dto2D,
+    OpAugUnsqueeze3DFrom2D,
+    OpNormalizeAgainstSelf,
+    OpResizeTo,
+    load_image,
+)
+from fuse.imaging.datasets._common import _add_channel_axis, _cached_dataset, _OpSampleIdToImagePath
 
 __all__ = ["PICAI", "OpLoadPICAIImage", "OpLoadPICAISegmentationWholeGland", "OpPICAISampleIDDecode"]
 
@@ -58,7 +63,7 @@ _WHERE = (
 )
 
 
-class OpPICAISampleIDDecode(OpBase):
+class OpPICAISampleIDDecode(_OpSampleIdToImagePath):
     """Copy the sample id (``<patient_id>_<study_id>``) into ``data.input.img_path``.
 
     >>> from fuse.core import create_initial_sample
@@ -66,16 +71,12 @@ class OpPICAISampleIDDecode(OpBase):
     '10000_1000000'
     """
 
-    def __call__(self, sample_dict: NDict) -> NDict:
-        """Write the id."""
-        sample_dict["data.input.img_path"] = str(sample_value(sample_dict, "data.sample_id", self))
-        return sample_dict
-
 
 class OpLoadPICAIImage(OpBase):
     """Load ``dir_path/<patient_id>/<id><seq>.mha`` into ``<key_out><seq>`` for every ``seq`` of ``sequences``
-    (SimpleITK's ``[D, H, W]`` order); drop the sample (with a warning) when a file is missing. FuseMedML's version
-    ignored its ``sequences`` argument (a misspelt keyword) and always loaded ``_t2w`` only.
+    (SimpleITK's ``[D, H, W]`` order); drop the sample (with a warning) when a file is missing.
+
+    Compatibility: FuseMedML's version ignored ``sequences`` (a misspelt keyword) and loaded ``_t2w`` only.
 
     >>> OpLoadPICAIImage("/data", sequences=["_t2w", "_adc"])
     OpLoadPICAIImage(dir_path='/data', sequences=['_t2w', '_adc'])
@@ -128,10 +129,6 @@ class OpLoadPICAISegmentationWholeGland(OpBase):
             return None
         sample_dict[key_out] = _seg_to_image_order(load_image(path)[0])
         return sample_dict
-
-
-def _add_channel_axis(image: torch.Tensor) -> torch.Tensor:
-    return image.unsqueeze(0)
 
 
 class PICAI:
@@ -293,13 +290,5 @@ class PICAI:
         dynamic = PICAI.dynamic_pipeline(
             repeat_images, train=train, aug_params=cfg.get("aug_params") if train else None
         )
-        cacher = SamplesCacher(
-            f"picai_cache_ver{PICAI.PICAI_DATASET_VER}",
-            static,
-            paths["cache_dir"],
-            restart_cache=reset_cache,
-            workers=cfg.get("num_workers", 0),
-        )
-        dataset = DatasetDefault(ids, static, dynamic, cacher)
-        dataset.create()
-        return dataset
+        name = f"picai_cache_ver{PICAI.PICAI_DATASET_VER}"
+        return _cached_dataset(name, ids, static, dynamic, paths["cache_dir"], reset_cache, cfg.get("num_workers", 0))

@@ -24,10 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from fuse.core import NDict, RandBool, RandInt, Uniform
+from fuse.core import NDict
 from fuse.data import (
     DatasetDefault,
-    OpBase,
     OpConcat,
     OpLambda,
     OpLookup,
@@ -40,12 +39,16 @@ from fuse.data import (
     OpToOneHot,
     OpToTensor,
     PipelineDefault,
-    SamplesCacher,
     sample_value,
 )
-from fuse.imaging._image_loader import OpLoadImage
-from fuse.imaging._ops_aug_geometry import OpAugAffine2D, OpResizeTo
-from fuse.imaging._ops_color import OpClip, OpToRange
+from fuse.imaging import OpAugAffine2D, OpClip, OpLoadImage, OpResizeTo, OpToRange
+from fuse.imaging.datasets._common import (
+    _SLICE_AFFINE,
+    _add_channel_axis,
+    _cached_dataset,
+    _drop_channel_axis,
+    _OpSampleIdToImagePath,
+)
 
 __all__ = ["STOIC21", "OpSTOIC21SampleIDDecode"]
 
@@ -58,18 +61,13 @@ _AGE_MAP = {"035Y": 0, "045Y": 1, "055Y": 2, "065Y": 3, "075Y": 4, "085Y": 5}
 _GENDER_MAP = {"F": 0, "M": 1}
 
 
-class OpSTOIC21SampleIDDecode(OpBase):
+class OpSTOIC21SampleIDDecode(_OpSampleIdToImagePath):
     """Copy the sample id (the image path relative to the data folder) into ``data.input.img_path``.
 
     >>> from fuse.core import create_initial_sample
     >>> OpSTOIC21SampleIDDecode()(create_initial_sample("data/mha/1.mha"))["data.input.img_path"]
     'data/mha/1.mha'
     """
-
-    def __call__(self, sample_dict: NDict) -> NDict:
-        """Write the path."""
-        sample_dict["data.input.img_path"] = sample_value(sample_dict, "data.sample_id", self)
-        return sample_dict
 
 
 def _lift_header(sample_dict: NDict) -> NDict:
@@ -79,14 +77,6 @@ def _lift_header(sample_dict: NDict) -> NDict:
         if key.isidentifier():
             sample_dict[f"data.metadata.{key}"] = value
     return sample_dict
-
-
-def _add_channel_axis(image: torch.Tensor) -> torch.Tensor:
-    return image.unsqueeze(0)
-
-
-def _drop_channel_axis(image: torch.Tensor) -> torch.Tensor:
-    return image.squeeze(0)
 
 
 class STOIC21:
@@ -191,13 +181,7 @@ class STOIC21:
                 (OpLambda(_drop_channel_axis), {"key": "data.input.img"}),
                 (
                     OpRandApply(OpSample(OpAugAffine2D()), 0.5),
-                    {
-                        "key": "data.input.img",
-                        "rotate": Uniform(-180.0, 180.0),
-                        "scale": Uniform(0.8, 1.2),
-                        "flip": (RandBool(0.5), RandBool(0.5)),
-                        "translate": (RandInt(-15, 15), RandInt(-15, 15)),
-                    },
+                    {"key": "data.input.img", **_SLICE_AFFINE},
                 ),
                 (OpLambda(_add_channel_axis), {"key": "data.input.img"}),
             ]
@@ -223,13 +207,6 @@ class STOIC21:
         if sample_ids is None:
             sample_ids = STOIC21.sample_ids(data_path)
         static = STOIC21.static_pipeline(data_path, output_shape)
-        cacher = SamplesCacher(
-            f"stoic_cache_ver{STOIC21.STOIC21_DATASET_VER}",
-            static,
-            cache_dir,
-            restart_cache=reset_cache,
-            workers=num_workers,
-        )
-        dataset = DatasetDefault(sample_ids, static, STOIC21.dynamic_pipeline(train, clip_range), cacher)
-        dataset.create()
-        return dataset
+        dynamic = STOIC21.dynamic_pipeline(train, clip_range)
+        name = f"stoic_cache_ver{STOIC21.STOIC21_DATASET_VER}"
+        return _cached_dataset(name, sample_ids, static, dynamic, cache_dir, reset_cache, num_workers)

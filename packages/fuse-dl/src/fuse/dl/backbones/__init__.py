@@ -1,0 +1,2 @@
+"""Backbones: feature extractors that read an input tensor and return features (ResNet 2D and 3D, Inception-ResNet-v2,
+U-Net, ViT, MLP); pretrained weights come through ``fuse.dl._weights``."""

@@ -1,0 +1,3 @@
+"""The metric families: classification, segmentation, reader studies (MRMC), regression, survival, sequences and value
+counts.
+"""

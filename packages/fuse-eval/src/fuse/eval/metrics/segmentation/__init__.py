@@ -1,0 +1,1 @@
+"""Segmentation metrics: overlap (Dice, IoU), surface distances (Hausdorff), and instance detection."""

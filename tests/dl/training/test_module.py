@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from fuse.core import NDict
 from fuse.data import CollateDefault
 from fuse.dl import LightningModuleDefault, LossDefault, convert_predictions_to_dataframe, load_model
-from fuse.eval import EvaluatorDefault, MetricAUCROC, MetricDefault
+from fuse.eval import EvaluatorDefault, MetricAUCROC, MetricDefault, MetricPerBatchDefault
 from fuse_dl_train_support import make_loader, make_model, make_module
 
 TRAIN, VALIDATION = range(240), range(300, 380)
@@ -207,3 +207,38 @@ def test_each_training_batch_holds_the_global_step_and_epoch_losses_are_per_samp
     last_epoch = losses[3:]  # the training batches of the second epoch, with their sizes
     expected = sum(value * size for value, size in last_epoch) / sum(size for _, size in last_epoch)
     assert float(trainer.callback_metrics["train.losses.ce"]) == pytest.approx(expected, rel=1e-6)
+
+
+def test_losses_reach_the_batch_wherever_a_metric_or_a_later_loss_reads_them(tmp_path: Path) -> None:
+    read_by_loss: list[float] = []
+
+    def cross_entropy(batch_dict: NDict) -> torch.Tensor:
+        return F.cross_entropy(batch_dict["model.logits.cls"], batch_dict["data.label"])
+
+    def reads_the_first(batch_dict: NDict) -> torch.Tensor:
+        read_by_loss.append(float(batch_dict["losses.ce"]))
+        return torch.zeros((), requires_grad=True)
+
+    module = make_module(
+        None, losses={"ce": cross_entropy, "then": reads_the_first}, train_metrics=None, best_epoch_source=None
+    )
+    _trainer(tmp_path / "a", max_epochs=1, enable_checkpointing=False, num_sanity_val_steps=0).fit(
+        module, make_loader(range(32), batch_size=16)
+    )
+    assert len(read_by_loss) == 2  # a later loss reads an earlier one, every step
+
+    # a training metric reads each batch's loss from the batch
+    mean_loss = MetricPerBatchDefault(
+        loss="loss",
+        metric_per_batch_func=None,
+        metric_per_batch_func_pre_collect=lambda batch: {"loss": [float(batch["losses.total_loss"])]},
+        result_aggregate_func=lambda loss: float(np.mean(loss)),
+    )
+    module = make_module(
+        None, losses={"ce": cross_entropy}, train_metrics={"mean_loss": mean_loss}, best_epoch_source=None
+    )
+    trainer = _trainer(tmp_path / "b", max_epochs=1, enable_checkpointing=False, num_sanity_val_steps=0)
+    trainer.fit(module, make_loader(range(32), batch_size=16))
+    assert float(trainer.callback_metrics["train.metrics.mean_loss"]) == pytest.approx(
+        float(trainer.callback_metrics["train.losses.ce"]), rel=1e-5
+    )  # two equal batches: the mean of the batch losses is the per-sample mean

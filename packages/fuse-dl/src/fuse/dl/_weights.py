@@ -20,7 +20,9 @@ from torch import nn
 __all__ = [
     "WeightsSource",
     "adapt_first_conv",
+    "download_refused",
     "init_like_torchvision",
+    "init_resnet_weights",
     "load_pretrained",
     "load_state_dict_checked",
     "read_state_dict",
@@ -221,21 +223,32 @@ def load_pretrained(
     load_state_dict_checked(module, state_dict, what=what, ignore_unexpected=ignore_unexpected)
 
 
-def load_resnet_weights(
-    module: nn.Module, weights: WeightsSource, *, weight_key: str, replace_prefix: str, in_channels: int, what: str
+def init_resnet_weights(
+    module: nn.Module,
+    weights: WeightsSource | None,
+    *,
+    weight_key: str,
+    replace_prefix: str,
+    in_channels: int,
+    what: str,
 ) -> None:
-    """:func:`load_pretrained` for a torchvision-layout ResNet checkpoint (2-D or 3-D): its classifier (``fc.*``) is
-    skipped, its first convolution ``weight_key`` fitted to ``in_channels`` (summed over the RGB channels for one).
+    """The parameters of a torchvision-layout ResNet (2-D or 3-D): torchvision's initialisation
+    (:func:`init_like_torchvision`), then, when ``weights`` is given, that checkpoint loaded over it
+    (:func:`load_pretrained`): its classifier (``fc.*``) is skipped, its first convolution ``weight_key`` fitted to
+    ``in_channels`` (summed over the RGB channels for one).
 
     >>> import torch
     >>> net = torch.nn.Sequential()
     >>> net.add_module("conv1", torch.nn.Conv2d(1, 2, 1, bias=False))
     >>> checkpoint = {"conv1.weight": torch.ones(2, 3, 1, 1), "fc.weight": torch.ones(5, 2)}
-    >>> load_resnet_weights(net, checkpoint, weight_key="conv1.weight", replace_prefix="conv1.", in_channels=1,
+    >>> init_resnet_weights(net, checkpoint, weight_key="conv1.weight", replace_prefix="conv1.", in_channels=1,
     ...                     what="example")
     >>> net.conv1.weight.flatten().tolist()
     [3.0, 3.0]
     """
+    init_like_torchvision(module)
+    if weights is None:
+        return
     load_pretrained(
         module,
         weights,
@@ -245,6 +258,22 @@ def load_resnet_weights(
         sum_for_one_channel=True,
         ignore_unexpected=lambda key: key.startswith("fc."),
         what=what,
+    )
+
+
+def download_refused(what: str, argument: str, file: str) -> ValueError:
+    """The error a backbone raises for an argument that would download weights (``argument``, as the user wrote
+    it): fuse never downloads; the message says to fetch ``file`` and pass it as ``weights=``.
+
+    >>> error = download_refused("Net", "pretrained=True", "the file")
+    >>> for part in str(error).split("; "):
+    ...     print(part)
+    Net: pretrained=True would download weights, which fuse never does
+    download the file yourself and pass weights=<local path or state dict>
+    """
+    return ValueError(
+        f"{what}: {argument} would download weights, which fuse never does; download {file} yourself and pass "
+        "weights=<local path or state dict>"
     )
 
 

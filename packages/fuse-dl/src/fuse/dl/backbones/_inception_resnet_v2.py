@@ -30,7 +30,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from fuse.dl._weights import WeightsSource, load_pretrained
+from fuse.dl._weights import WeightsSource, download_refused, load_pretrained
 
 __all__ = ["BackboneInceptionResnetV2"]
 
@@ -245,10 +245,7 @@ class BackboneInceptionResnetV2(nn.Module):
         super().__init__()
         what = f"BackboneInceptionResnetV2(logical_units_num={logical_units_num!r})"
         if pretrained_weights_url is not None:
-            raise ValueError(
-                f"{what}: pretrained_weights_url={pretrained_weights_url!r} would download weights, which fuse never "
-                "does; download the file yourself and pass weights=<local path or state dict>"
-            )
+            raise download_refused(what, f"pretrained_weights_url={pretrained_weights_url!r}", "the file")
         if isinstance(logical_units_num, bool) or not isinstance(logical_units_num, int):
             raise TypeError(f"BackboneInceptionResnetV2: logical_units_num must be an int, got {logical_units_num!r}")
         if not 0 <= logical_units_num <= _MAX_UNITS:

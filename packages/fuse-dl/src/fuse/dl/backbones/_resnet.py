@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fuse.dl._weights import WeightsSource, init_like_torchvision, load_resnet_weights
+from fuse.dl._weights import WeightsSource, download_refused, init_resnet_weights
+from fuse.dl.backbones._common import resnet_layer
 
 __all__ = ["BackboneResnet"]
 
@@ -108,10 +109,7 @@ class BackboneResnet(nn.Module):
             raise ValueError(f"BackboneResnet: name must be one of {sorted(_LAYOUTS)}, got {name!r}")
         what = f"BackboneResnet(name={name!r})"
         if pretrained:
-            raise ValueError(
-                f"{what}: pretrained=True would download weights, which fuse never does; download torchvision's "
-                f"{name} state dict yourself and pass weights=<local path or state dict>"
-            )
+            raise download_refused(what, "pretrained=True", f"torchvision's {name} state dict")
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f"{what}: in_channels must be a positive int, got {in_channels!r}")
         if pool not in _POOLS:
@@ -136,12 +134,9 @@ class BackboneResnet(nn.Module):
             self.pool_layer = nn.AdaptiveAvgPool2d((1, 1))
         elif pool == "max":
             self.pool_layer = nn.AdaptiveMaxPool2d((1, 1))
-        init_like_torchvision(self)
-
-        if weights is not None:
-            load_resnet_weights(
-                self, weights, weight_key="conv1.weight", replace_prefix="conv1.", in_channels=in_channels, what=what
-            )
+        init_resnet_weights(
+            self, weights, weight_key="conv1.weight", replace_prefix="conv1.", in_channels=in_channels, what=what
+        )
 
     @property
     def out_channels(self) -> int:
@@ -151,16 +146,9 @@ class BackboneResnet(nn.Module):
     def _make_layer(
         self, block: type[_BasicBlock | _Bottleneck], planes: int, blocks: int, stride: int
     ) -> nn.Sequential:
-        downsample = None
-        if stride != 1 or self.inplanes != planes * block.expansion:
-            downsample = nn.Sequential(
-                nn.Conv2d(self.inplanes, planes * block.expansion, kernel_size=1, stride=stride, bias=False),
-                nn.BatchNorm2d(planes * block.expansion),
-            )
-        modules: list[nn.Module] = [block(self.inplanes, planes, stride, downsample)]
+        layer = resnet_layer(block, inplanes=self.inplanes, planes=planes, blocks=blocks, stride=stride, spatial_dims=2)
         self.inplanes = planes * block.expansion
-        modules.extend(block(self.inplanes, planes) for _ in range(1, blocks))
-        return nn.Sequential(*modules)
+        return layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features of ``x`` (``[B, in_channels, H, W]``): a ``[B, C, H', W']`` map, or ``[B, C]`` with ``pool``."""

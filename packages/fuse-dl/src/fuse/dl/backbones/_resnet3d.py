@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fuse.dl._weights import WeightsSource, init_like_torchvision, load_resnet_weights
+from fuse.dl._weights import WeightsSource, download_refused, init_resnet_weights
+from fuse.dl.backbones._common import resnet_layer
 
 __all__ = ["BackboneResnet3D"]
 
@@ -28,6 +29,8 @@ class _Conv3DSimple(nn.Conv3d):
 
 class _BasicBlock3D(nn.Module):
     """torchvision's video ``BasicBlock``: ``conv1`` = (conv, BN, ReLU), ``conv2`` = (conv, BN), identity shortcut."""
+
+    expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
         super().__init__()
@@ -109,10 +112,7 @@ class BackboneResnet3D(nn.Module):
         super().__init__()
         what = f"BackboneResnet3D(name={name!r})"
         if pretrained:
-            raise ValueError(
-                f"{what}: pretrained=True would download weights, which fuse never does; download torchvision's "
-                "r3d_18 state dict yourself and pass weights=<local path or state dict>"
-            )
+            raise download_refused(what, "pretrained=True", "torchvision's r3d_18 state dict")
         if name != "r3d_18":
             raise ValueError(f"BackboneResnet3D: name must be 'r3d_18', got {name!r}")
         if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
@@ -142,12 +142,9 @@ class BackboneResnet3D(nn.Module):
         self.out_dim = first_channel_dim * 8
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
         self._pool = pool
-        init_like_torchvision(self)
-
-        if weights is not None:
-            load_resnet_weights(
-                self, weights, weight_key="stem.0.weight", replace_prefix="stem.", in_channels=in_channels, what=what
-            )
+        init_resnet_weights(
+            self, weights, weight_key="stem.0.weight", replace_prefix="stem.", in_channels=in_channels, what=what
+        )
 
     @property
     def out_channels(self) -> int:
@@ -155,15 +152,11 @@ class BackboneResnet3D(nn.Module):
         return self.out_dim
 
     def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
-        downsample = None
-        if stride != 1 or self.inplanes != planes:
-            downsample = nn.Sequential(
-                nn.Conv3d(self.inplanes, planes, kernel_size=1, stride=stride, bias=False), nn.BatchNorm3d(planes)
-            )
-        modules = [_BasicBlock3D(self.inplanes, planes, stride, downsample)]
+        layer = resnet_layer(
+            _BasicBlock3D, inplanes=self.inplanes, planes=planes, blocks=blocks, stride=stride, spatial_dims=3
+        )
         self.inplanes = planes
-        modules.extend(_BasicBlock3D(planes, planes) for _ in range(1, blocks))
-        return nn.Sequential(*modules)
+        return layer
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The features of ``x`` (``[B, in_channels, z, y, x]``): ``[B, out_dim]`` if ``pool`` else a 5-D map."""

@@ -33,7 +33,14 @@ from pydicom.pixels.utils import pixel_array
 
 from fuse.imaging.io._dicom_series import _NAMED, _check_consistent, _choose_series, _sort
 from fuse.imaging.io._dicom_tags import _dicom_start, _has_preamble, _number, _parse, _series_uid, _Slice, _unit
-from fuse.imaging.io._format import ImageLoadError, affine_from_axes, cast_array, image_metadata, lps_to_ras
+from fuse.imaging.io._format import (
+    ImageLoadError,
+    affine_from_axes,
+    as_load_error,
+    cast_array,
+    image_metadata,
+    lps_to_ras,
+)
 
 __all__ = ["read_dicom_file", "read_dicom_series"]
 
@@ -58,12 +65,8 @@ def read_dicom_file(
     ((128, 128), dtype('float32'), 'CT', (0.661468, 0.661468))
     """
     path = Path(path)
-    try:
+    with as_load_error(path, "not a readable DICOM file"):
         dataset = pydicom.dcmread(path, force=not _has_preamble(path))
-    except MemoryError:
-        raise
-    except Exception as error:
-        raise ImageLoadError(path, f"not a readable DICOM file ({type(error).__name__}: {error})") from error
     if "PixelData" not in dataset:
         raise ImageLoadError(path, "it holds no pixel data (not an image, or not a DICOM file)")
     if series_uid is not None and _series_uid(dataset) != series_uid:
@@ -182,23 +185,11 @@ def _rescaled(ordered: list[_Slice], dtype: np.dtype[Any] | None) -> np.ndarray:
     work = np.float32 if dtype is None or (dtype.kind == "f" and dtype.itemsize <= 4) else np.float64
     volume = np.empty((len(ordered), *ordered[0].shape), dtype=work)
     for index, slice_ in enumerate(ordered):
-        try:
+        with as_load_error(slice_.path, "cannot decode its pixel data"):
             pixels = pixel_array(slice_.dataset)
-        except MemoryError:
-            raise
-        except Exception as error:
-            raise ImageLoadError(
-                slice_.path, f"cannot decode its pixel data ({type(error).__name__}: {error})"
-            ) from error
         if slice_.photometric == "PALETTE COLOR":
-            try:
+            with as_load_error(slice_.path, "cannot map its PALETTE COLOR pixels to RGB"):
                 pixels = apply_color_lut(pixels, slice_.dataset)
-            except MemoryError:
-                raise
-            except Exception as error:
-                raise ImageLoadError(
-                    slice_.path, f"cannot map its PALETTE COLOR pixels to RGB ({type(error).__name__}: {error})"
-                ) from error
         if pixels.shape != slice_.shape:
             raise ImageLoadError(slice_.path, f"its pixel data has shape {pixels.shape}, not {slice_.shape}")
         volume[index] = pixels

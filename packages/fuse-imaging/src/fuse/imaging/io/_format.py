@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "ImageLoadError",
     "affine_from_axes",
     "as_dtype",
+    "as_load_error",
     "cast_array",
     "image_metadata",
     "infer_format",
@@ -75,6 +77,26 @@ class ImageLoadError(ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:  # picklable across DataLoader workers despite the extra arguments
         return type(self), (self.path, self.problem, self.sample_id)
+
+
+@contextmanager
+def as_load_error(path: str | Path, problem: str) -> Iterator[None]:
+    """Turn a reader's failure inside the ``with`` block into an :class:`ImageLoadError` that names ``path``:
+    ``"<problem> (<error type>: <error>)"``, chained to the error. A ``MemoryError`` (it says nothing about the file)
+    and an ``ImageLoadError`` (it names the file already) pass unchanged.
+
+    >>> with as_load_error("scan.png", "not a readable PNG image"):
+    ...     raise OSError("truncated")
+    Traceback (most recent call last):
+    ...
+    fuse.imaging.ImageLoadError: cannot load scan.png: not a readable PNG image (OSError: truncated)
+    """
+    try:
+        yield
+    except (ImageLoadError, MemoryError):
+        raise
+    except Exception as error:
+        raise ImageLoadError(path, f"{problem} ({type(error).__name__}: {error})") from error
 
 
 def normalize_format(format: str) -> str:

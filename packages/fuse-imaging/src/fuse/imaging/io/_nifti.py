@@ -10,7 +10,7 @@ import nibabel as nib
 import numpy as np
 from nibabel.arrayproxy import ArrayProxy
 
-from fuse.imaging.io._format import ImageLoadError, cast_array, image_metadata
+from fuse.imaging.io._format import ImageLoadError, as_load_error, cast_array, image_metadata
 
 __all__ = ["read_nifti"]
 
@@ -38,7 +38,7 @@ def read_nifti(path: str | Path, dtype: np.dtype[Any] | None = None) -> tuple[np
     >>> folder.cleanup()
     """
     path = Path(path)
-    try:
+    with as_load_error(path, "not a readable NIfTI file"):
         image = _open(path)
         if not isinstance(image, nib.Nifti1Image):  # Nifti2Image derives from it
             raise ImageLoadError(path, f"nibabel reads it as {type(image).__name__}, not as a NIfTI image")
@@ -53,10 +53,6 @@ def read_nifti(path: str | Path, dtype: np.dtype[Any] | None = None) -> tuple[np
         else:  # computed in a float dtype; for an integer one in float64, then rounded by cast_array
             array = image.get_fdata(dtype=dtype if dtype.kind == "f" else np.float64)
         affine = np.array(image.affine, dtype=np.float64)
-    except (ImageLoadError, MemoryError):
-        raise
-    except Exception as error:
-        raise ImageLoadError(path, f"not a readable NIfTI file ({type(error).__name__}: {error})") from error
     array = cast_array(array, dtype, path)
     return array, image_metadata(affine, min(array.ndim, 3), "nifti", path)
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from fuse.imaging.io._format import ImageLoadError, affine_from_axes, cast_array, image_metadata
+from fuse.imaging.io._format import ImageLoadError, affine_from_axes, as_load_error, cast_array, image_metadata
 from fuse.imaging.io._itk import _simpleitk
 
 __all__ = ["read_raster"]
@@ -46,27 +46,22 @@ def read_raster(path: str | Path, format: str, dtype: np.dtype[Any] | None = Non
     colour_type = _png_16bit_colour_type(path) if format == "png" else None
     if colour_type is not None:
         array = _read_png_16bit_colour(path, colour_type)
-        array = cast_array(array, dtype, path)
-        affine = affine_from_axes([np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])], np.zeros(3))
-        return array, image_metadata(affine, 2, format, path)
-    try:
-        with Image.open(path, formats=_PILLOW_FORMATS[format]) as image:
-            image.load()
-            if image.mode == "CMYK":
-                array = np.array(image.convert("RGB"))
-            elif image.mode == "1":
-                array = np.array(image, dtype=np.uint8)
-            else:
-                array = np.array(image)
-    except MemoryError:
-        raise
-    except Exception as error:
-        raise ImageLoadError(
-            path, f"not a readable {format.upper()} image ({type(error).__name__}: {error})"
-        ) from error
+    else:
+        with as_load_error(path, f"not a readable {format.upper()} image"):
+            array = _read_pillow(path, format)
     array = cast_array(array, dtype, path)
     affine = affine_from_axes([np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])], np.zeros(3))
     return array, image_metadata(affine, 2, format, path)
+
+
+def _read_pillow(path: Path, format: str) -> np.ndarray:
+    with Image.open(path, formats=_PILLOW_FORMATS[format]) as image:
+        image.load()
+        if image.mode == "CMYK":
+            return np.array(image.convert("RGB"))
+        if image.mode == "1":
+            return np.array(image, dtype=np.uint8)
+        return np.array(image)
 
 
 def _png_16bit_colour_type(path: Path) -> int | None:
@@ -97,12 +92,8 @@ def _read_png_16bit_colour(path: Path, colour_type: int) -> np.ndarray:
             f"{path} is a 16-bit {kind} PNG, which Pillow would cut to 8 bits per sample; reading it needs SimpleITK: "
             'pip install "fuse-imaging[itk]"'
         ) from error
-    try:
+    with as_load_error(path, f"not a readable 16-bit {kind} PNG"):
         array = np.asarray(sitk.GetArrayFromImage(sitk.ReadImage(str(path), imageIO="PNGImageIO")))
-    except MemoryError:
-        raise
-    except Exception as error:
-        raise ImageLoadError(path, f"not a readable 16-bit {kind} PNG ({type(error).__name__}: {error})") from error
     if array.dtype != np.uint16 or array.ndim != 3:
         raise ImageLoadError(
             path, f"SimpleITK read this 16-bit {kind} PNG as {array.dtype} {array.shape}, not uint16 (H, W, C)"

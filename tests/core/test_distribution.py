@@ -1,4 +1,4 @@
-"""fuse-core is installed as the DESIGN table says: torch-free, numpy + pandas only, no fuse siblings."""
+"""fuse-core is installed as its pyproject.toml says: torch-free, numpy + pandas only, no fuse siblings."""
 
 import importlib.util
 import os

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
@@ -365,19 +365,6 @@ _NOT_A_CLASS_METRIC = "not a classification metric: defined on any input of its 
 _PER_SAMPLE_OUTPUT = "returns per-sample data (PerSampleData) for later metrics, not a number to bound"
 _CURVE = "returns a curve (arrays of points), not a number to bound"
 _PER_BATCH = "aggregates per-batch values, which have no sample ids: cannot be resampled (it raises, documented)"
-_CI_PASSES_THROUGH = (
-    "CI returns {what} unchanged, without an interval and without an error or warning: a dict result holding "
-    "no number at all is not refused (CI.eval / CI._stats in resampling/_ci.py keep non-numbers as computed)"
-)
-_CI_CURVE_KEYERROR = (
-    "CI fails with KeyError('num_undefined_bootstraps') in CI._warn_undefined_and_degenerate (resampling/_ci.py): "
-    "the curve's per-class dict, kept as computed by CI._stats, is taken for an interval"
-)
-_REPEATED_IDS = (
-    "eval on a resampling (ids repeated, as a bootstrap draws them) raises ValueError 'PerSampleData holds "
-    "duplicated ids' in {where}, whereas MetricEnsemble (metrics/classification/_ensemble.py) computes its "
-    "per-sample output once per id"
-)
 
 
 def _accuracy(pred: np.ndarray, target: np.ndarray) -> float:
@@ -460,28 +447,8 @@ CASES: dict[str, Case] = {
         lambda: MetricAccuracy(pred="pred", target="target"),
         not_applicable={"undefined": "the share of correct predictions is defined with one class"},
     ),
-    "MetricBalAccuracy": _binary_case(
-        lambda: MetricBalAccuracy(pred="pred", target="target"),
-        undefined=tuple(
-            replace(
-                undefined,
-                xfail=Finding(
-                    "balanced_accuracy (metrics/classification/_labels.py, sklearn balanced_accuracy_score) with "
-                    "one class present returns the recall of that class alone (here the specificity 0.475, the "
-                    "sensitivity 0.525) with "
-                    "sklearn's UserWarning 'y_pred contains classes not in y_true': an average over two classes "
-                    "reported from one, no UndefinedMetricWarning",
-                    _NOT_RAISED_OR_WARNED,
-                ),
-            )
-            for undefined in _one_class(_binary)
-        ),
-    ),
-    "MetricMCC": _binary_case(
-        lambda: MetricMCC(pred="pred", target="target"),
-        # mcc's docstring: "0.0 when it is 0/0, as sklearn defines it"
-        undefined=_one_class(_binary, expect="documented", value=0.0),
-    ),
+    "MetricBalAccuracy": _binary_case(lambda: MetricBalAccuracy(pred="pred", target="target")),
+    "MetricMCC": _binary_case(lambda: MetricMCC(pred="pred", target="target")),  # 0/0: NaN (sklearn: 0.0)
     "MetricBSS": _binary_case(lambda: MetricBSS(pred="pred", target="target"), rtol=1e-12),
     "MetricConfusion": _binary_case(
         lambda: MetricConfusion(
@@ -500,25 +467,11 @@ CASES: dict[str, Case] = {
         data=_class_predictions,
         stratum="target",
         not_applicable={"ci": "returns a table of counts, not a number to bound", "undefined": "counts are defined"},
-        xfail={
-            "ci_refused": Finding(_CI_PASSES_THROUGH.format(what="its count and percent tables"), _NOT_RAISED_OR_WARNED)
-        },
     ),
     "MetricApplyThresholds": Case(
         make=lambda: MetricApplyThresholds(pred="pred", operation_point=0.5),
         data=_binary,
         not_applicable={"ci": _PER_SAMPLE_OUTPUT, "undefined": "thresholds each sample: no class to be absent"},
-        xfail={
-            "resampled": Finding(
-                _REPEATED_IDS.format(where="apply_thresholds (metrics/classification/_thresholds.py)"), ValueError
-            ),
-            "ci_refused": Finding(
-                "CI accepts its {'cls_pred': PerSampleData} (a dict) and fails in the first resampling with "
-                "ValueError 'PerSampleData holds duplicated ids', which does not say that CI cannot wrap it (CI.eval "
-                "in resampling/_ci.py checks only the outer type)",
-                AssertionError,  # pytest.raises: the message does not match
-            ),
-        },
     ),
     "MetricOperatingPoint": _binary_case(
         lambda: MetricOperatingPoint(pred="pred", target="target"),
@@ -527,15 +480,7 @@ CASES: dict[str, Case] = {
     "MetricAUCROCMultLabel": Case(
         make=lambda: MetricAUCROCMultLabel(pred="pred", target="target", average="macro"),
         data=_multilabel,
-        undefined=_one_class(
-            _multilabel,
-            xfail=Finding(
-                "auc_roc_multilabel (metrics/classification/_roc.py, sklearn roc_auc_score) returns NaN with "
-                "sklearn.exceptions.UndefinedMetricWarning ('Only one class is present in y_true', once per label), "
-                "not fuse.eval.UndefinedMetricWarning: a filter or pytest.warns on fuse's class misses it",
-                _NOT_RAISED_OR_WARNED,
-            ),
-        ),
+        undefined=_one_class(_multilabel),
     ),
     # curves: one class raises a ValueError naming the class and the missing samples (no curve to draw)
     "MetricROCCurve": _binary_case(
@@ -544,7 +489,6 @@ CASES: dict[str, Case] = {
             _binary, expect="raises", match="the ROC curve of class 'Positive' needs positive and negative samples"
         ),
         not_applicable={"ci": _CURVE},
-        xfail={"ci_refused": Finding(_CI_CURVE_KEYERROR, KeyError)},
     ),
     "MetricPrecisionRecallCurve": _binary_case(
         lambda: MetricPrecisionRecallCurve(pred="pred", target="target"),
@@ -556,20 +500,9 @@ CASES: dict[str, Case] = {
                 match="the precision-recall curve of class 'Positive' needs positive samples",
             ),
             # the curve exists with only positives (precision 1), but its area is auc_pr's, which is undefined
-            Undefined(
-                "only-class-1",
-                partial(_binary, 1),
-                keys=("Positive/auc",),
-                xfail=Finding(
-                    "precision_recall_curve (metrics/classification/_pr.py) gives 'auc' 1.0 without a warning "
-                    "when every sample is positive, while auc_pr, whose area its docstring says it is, returns NaN "
-                    "with UndefinedMetricWarning 'AUC-PR is undefined with only positive samples'",
-                    _NOT_RAISED_OR_WARNED,
-                ),
-            ),
+            Undefined("only-class-1", partial(_binary, 1), keys=("Positive/auc",)),
         ),
         not_applicable={"ci": _CURVE},
-        xfail={"ci_refused": Finding(_CI_CURVE_KEYERROR, KeyError)},
     ),
     # calibration and decisions
     "MetricECE": _multiclass_case(
@@ -597,12 +530,6 @@ CASES: dict[str, Case] = {
         make=lambda: MetricApplyTemperature(pred="logits", temperature=1.7),
         data=_multiclass,
         not_applicable={"ci": _PER_SAMPLE_OUTPUT, "undefined": "rescales each sample: no class to be absent"},
-        xfail={
-            "resampled": Finding(
-                _REPEATED_IDS.format(where="_apply_temperature_per_sample (metrics/classification/_temperature.py)"),
-                ValueError,
-            )
-        },
     ),
     "MetricCalibrationStats": _binary_case(
         lambda: MetricCalibrationStats(pred="pred", target="target"),
@@ -638,11 +565,6 @@ CASES: dict[str, Case] = {
         make=lambda: MetricEnsemble(pred_keys=["m0", "m1"], target="target"),
         data=_ensemble_inputs,
         not_applicable={"ci": _PER_SAMPLE_OUTPUT, "undefined": "averages per sample: no class to be absent"},
-        xfail={
-            "ci_refused": Finding(
-                _CI_PASSES_THROUGH.format(what="its per-sample outputs (PerSampleData)"), _NOT_RAISED_OR_WARNED
-            )
-        },
     ),
     # reader studies
     "MetricMRMC": Case(
@@ -665,14 +587,8 @@ CASES: dict[str, Case] = {
     "MetricRMSE": _regression_case(
         lambda: MetricRMSE(pred="pred", target="target"), rtol=1e-12, not_applicable={"undefined": _NOT_A_CLASS_METRIC}
     ),
-    "MetricR2": _regression_case(
-        lambda: MetricR2(pred="pred", target="target"),
-        rtol=1e-12,
-        # r2's docstring: "as in sklearn, a constant target gives 1.0 for a perfect prediction and 0.0 otherwise"
-        undefined=(
-            Undefined("constant-target", partial(_regression, constant_target=True), expect="documented", value=0.0),
-        ),
-    ),
+    # a constant target has no variance to explain: NaN (sklearn: 1.0 for a perfect prediction, else 0.0)
+    "MetricR2": _regression_case(lambda: MetricR2(pred="pred", target="target"), rtol=1e-12),
     "MetricPearsonCorrelation": _regression_case(
         lambda: MetricPearsonCorrelation(pred="pred", target="target"),
         rtol=1e-12,

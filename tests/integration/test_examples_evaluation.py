@@ -1,5 +1,5 @@
 """examples/evaluation: FuseMedML's eval examples run end to end (through their ``main``) on FuseMedML's input files,
-checked against FuseMedML's published numbers (reference §7.2) read back from the reports they write.
+checked against the numbers FuseMedML 0.4.1 published for these inputs, read back from the reports they write.
 
 The examples run once, at test size (all bootstraps, 2 of the 5 ensembled models, 1 of the 4 NIfTI cases).
 """

@@ -102,9 +102,17 @@ def test_rmse_flattens_2d_inputs() -> None:
     assert rmse(pred, target) != pytest.approx(np.mean(np.sqrt(np.mean((pred - target) ** 2, axis=0))))
 
 
-def test_r2_keeps_sklearn_semantics_for_a_constant_target() -> None:
-    assert r2([1.0, 1.0, 1.0], [1.0, 1.0, 1.0]) == 1.0
-    assert r2([1.0, 2.0, 1.0], [1.0, 1.0, 1.0]) == 0.0
+def test_r2_of_a_constant_target_is_nan_where_sklearn_gives_1_or_0() -> None:
+    # R2 divides by the target's variance: sklearn forces 1.0 (perfect) or 0.0, numbers nothing supports
+    for pred, forced in (([1.0, 1.0, 1.0], 1.0), ([1.0, 2.0, 1.0], 0.0)):
+        assert sk.r2_score([1.0, 1.0, 1.0], pred) == forced
+        assert not np.isfinite(sk.r2_score([1.0, 1.0, 1.0], pred, force_finite=False))  # 0/0 or -x/0 unforced
+        with pytest.warns(UndefinedMetricWarning, match=r"the target is constant \(1.0 in all 3 values\)"):
+            assert np.isnan(r2(pred, [1.0, 1.0, 1.0]))
+    metric = MetricR2(pred="pred", target="target")
+    metric.collect({"id": [0, 1, 2], "pred": [1.0, 2.0, 3.0], "target": [2.0, 2.0, 2.0]})
+    with pytest.warns(UndefinedMetricWarning, match="R2 is undefined"):
+        assert np.isnan(metric.eval())
 
 
 def test_undefined_values_are_nan_with_a_warning() -> None:

@@ -14,10 +14,14 @@ from sklearn.metrics import roc_auc_score
 from fuse.eval import (
     CI,
     MetricAccuracy,
+    MetricApplyThresholds,
     MetricAUCPR,
     MetricAUCROC,
     MetricBase,
+    MetricConfusionMatrix,
     MetricDefault,
+    MetricReliabilityDiagram,
+    MetricROCCurve,
     UndefinedMetricWarning,
 )
 from fuse.eval.resampling._bootstrap import bootstrap_rows
@@ -103,8 +107,49 @@ def test_ci_errors() -> None:
         CI(MetricAUCROC(pred="p", target="t"), num_of_bootstraps=0)
     metric = CI(MetricDefault(lambda pred, target: np.array([1, 2]), pred="p", target="t"), num_of_bootstraps=2)
     metric.set(pd.DataFrame({"id": [1, 2], "p": [0.1, 0.2], "t": [0, 1]}))
-    with pytest.raises(TypeError, match="returned ndarray"):
+    with pytest.raises(TypeError, match=r"CI cannot bound MetricDefault.*result of type ndarray, not a number"):
         metric.eval()  # FuseMedML silently returned {}
+
+
+@pytest.mark.parametrize(
+    ("metric", "why"),
+    [
+        (MetricApplyThresholds(pred="p", operation_point=0.5), r"per-sample outputs \(PerSampleData\)"),
+        (MetricROCCurve(pred="p", target="t"), r"only dict values \(curves or tables\), not numbers.*MetricAUCROC"),
+        (
+            MetricConfusionMatrix(cls_pred="c", target="t", class_names=["neg", "pos"]),
+            r"only DataFrame values \(curves or tables\)",
+        ),
+    ],
+    ids=["per-sample", "curve", "table"],
+)
+def test_ci_refuses_a_result_without_a_number_before_resampling(metric: MetricBase, why: str) -> None:
+    # before: per-sample outputs failed inside the first resampling ("duplicated ids"), curves with a KeyError,
+    # tables came back unchanged without an interval
+    calls = []
+    wrapped = CI(metric, num_of_bootstraps=5)
+    original_eval = metric.eval_resampled
+    metric.eval_resampled = lambda *args: calls.append(1) or original_eval(*args)  # type: ignore[method-assign]
+    wrapped.set(
+        pd.DataFrame(
+            {"id": range(6), "p": [0.1, 0.8, 0.4, 0.9, 0.3, 0.6], "c": [0, 1, 0, 1, 1, 0], "t": [0, 1, 0, 1, 0, 1]}
+        )
+    )
+    with pytest.raises(TypeError, match=rf"CI cannot bound {type(metric).__name__}\(.*\): it returns {why}"):
+        wrapped.eval()
+    assert not calls, "refused only after resampling"
+
+
+def test_ci_bounds_the_numbers_of_a_mixed_result_and_keeps_the_rest() -> None:
+    metric = CI(MetricReliabilityDiagram(pred="p", target="t", num_bins=2), num_of_bootstraps=5)
+    metric.set(pd.DataFrame({"id": range(6), "p": [0.1, 0.8, 0.4, 0.9, 0.3, 0.6], "t": [0, 1, 0, 1, 0, 1]}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # total_samples: an interval of width zero, warned
+        result = metric.eval()
+    assert result["total_samples"]["org"] == 6
+    assert result["total_samples"]["conf_lower"] == 6
+    assert isinstance(result["accuracy"], np.ndarray)  # per-bin arrays: kept as computed
+    assert result["avg_accuracy"]["conf_lower"] <= result["avg_accuracy"]["org"] <= result["avg_accuracy"]["conf_upper"]
 
 
 def test_ci_failure_inside_a_bootstrap_raises() -> None:

@@ -17,6 +17,7 @@ from fuse.eval import (
     MetricAccuracy,
     MetricBalAccuracy,
     MetricMCC,
+    UndefinedMetricWarning,
     accuracy,
     balanced_accuracy,
     mcc,
@@ -47,11 +48,15 @@ def test_label_metrics_equal_sklearn(n: int, seed: int, classes: int, kind: str)
         assert accuracy(pred, target, weights) == pytest.approx(
             sk.accuracy_score(target, labels, sample_weight=weights)
         )
-        assert mcc(pred, target) == pytest.approx(sk.matthews_corrcoef(target, labels), abs=1e-12)
-        assert mcc(pred, target, weights) == pytest.approx(
-            sk.matthews_corrcoef(target, labels, sample_weight=weights), abs=1e-12
-        )
-        assert balanced_accuracy(pred, target) == pytest.approx(sk.balanced_accuracy_score(target, labels), abs=1e-12)
+        # defined: sklearn's value; 0/0 (one class in the target or in the predictions): NaN where sklearn says 0.0
+        mcc_defined = len(np.unique(target)) > 1 and len(np.unique(labels)) > 1
+        expected_mcc = sk.matthews_corrcoef(target, labels) if mcc_defined else np.nan
+        assert mcc(pred, target) == pytest.approx(expected_mcc, abs=1e-12, nan_ok=True)
+        expected_mcc = sk.matthews_corrcoef(target, labels, sample_weight=weights) if mcc_defined else np.nan
+        assert mcc(pred, target, weights) == pytest.approx(expected_mcc, abs=1e-12, nan_ok=True)
+        # one class in the target: NaN where sklearn gives that class's recall
+        expected_bal = sk.balanced_accuracy_score(target, labels) if len(np.unique(target)) > 1 else np.nan
+        assert balanced_accuracy(pred, target) == pytest.approx(expected_bal, abs=1e-12, nan_ok=True)
 
 
 def test_label_metric_classes_collect_keys_and_sample_weight(multiclass_data: Any) -> None:
@@ -80,3 +85,24 @@ def test_scalar_probabilities_are_not_argmaxed_as_one_vector() -> None:
         accuracy(np.array([0.1, 2.5]), [0, 1])
     with pytest.raises(ValueError, match="target must hold class indices"):
         accuracy([0, 1], [0.5, 1.0])
+
+
+@pytest.mark.parametrize("only", [0, 1])
+def test_one_class_gives_nan_and_a_warning_naming_it(only: int) -> None:
+    pred, target = np.array([0.2, 0.7, 0.9, 0.4]), np.full(4, only)
+    labels = (pred > 0.5).astype(int)
+    assert sk.balanced_accuracy_score(target, labels) == 0.5  # sklearn: the recall of the one class
+    assert sk.matthews_corrcoef(target, labels) == 0.0  # sklearn: 0/0 taken as 0
+    with pytest.warns(UndefinedMetricWarning, match=f"balanced accuracy is undefined: every target is class {only}"):
+        assert np.isnan(balanced_accuracy(pred, target))
+    with pytest.warns(UndefinedMetricWarning, match=rf"MCC is undefined \(0/0\): every target is class {only}"):
+        assert np.isnan(mcc(pred, target))
+    with pytest.warns(UndefinedMetricWarning, match="every prediction is class 1"):
+        assert np.isnan(mcc([0.9, 0.8, 0.7], [0, 1, 1]))  # the other margin of 0/0: constant predictions
+    # a sample of weight 0 is not a case of its class
+    with pytest.warns(UndefinedMetricWarning, match="every target is class 1"):
+        assert np.isnan(balanced_accuracy([0.9, 0.2, 0.8], [1, 0, 1], sample_weight=[1.0, 0.0, 1.0]))
+    metric = MetricBalAccuracy(pred="pred", target="target")
+    metric.collect({"id": [0, 1, 2, 3], "pred": pred, "target": target})
+    with pytest.warns(UndefinedMetricWarning):
+        assert np.isnan(metric.eval())

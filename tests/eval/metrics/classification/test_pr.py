@@ -175,3 +175,14 @@ def test_precision_recall_curve_metric(tmp_path: Path) -> None:
     metric.set(pd.DataFrame({"id": range(6), "pred": pred, "target": target}))
     assert np.array_equal(metric.eval()["Positive"]["recall"], recall)
     assert (tmp_path / "pr.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_curve_area_with_only_positives_is_auc_pr_nan_and_warns() -> None:
+    # the curve exists (precision 1 everywhere) but its area is auc_pr's, undefined with one class; it was 1.0
+    pred, target = [0.2, 0.7, 0.9], [1, 1, 1]
+    with pytest.warns(UndefinedMetricWarning, match="AUC-PR is undefined with only positive samples"):
+        curve = precision_recall_curve(pred, target)["Positive"]
+    assert curve["precision"].tolist() == [1.0, 1.0, 1.0, 1.0]
+    assert np.isnan(curve["auc"])
+    with pytest.warns(UndefinedMetricWarning, match="AUC-PR is undefined with only positive samples"):
+        assert np.isnan(auc_pr(pred, target))

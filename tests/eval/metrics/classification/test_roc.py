@@ -4,6 +4,7 @@ label AUC.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -164,6 +165,48 @@ def test_multilabel_errors() -> None:
         auc_roc_multilabel([[0.1, 0.9], [0.8, 0.3]], [[1, 2], [0, 1]])
     with pytest.raises(ValueError, match="shape"):
         auc_roc_multilabel([[0.1, 0.9], [0.8, 0.3]], [[1, 0, 1], [0, 1, 1]])
+
+
+@pytest.mark.parametrize(
+    ("average", "constant", "match"),
+    [
+        ("micro", "all-0", "every target value is 0"),
+        ("macro", "label-1-all-0", r"labels \(columns\) \[1\] have only one class among 20 samples"),
+        ("macro", "label-1-all-1", r"labels \(columns\) \[1\]"),
+        ("weighted", "all-0", "no label has a positive sample"),  # sklearn: 0.0
+        ("weighted", "label-1-all-1", r"labels \(columns\) \[1\]"),
+        ("samples", "all-0", r"samples \(rows\) \[0, 1, .* and 10 more have labels all 0 or all 1"),
+    ],
+)
+def test_multilabel_auc_undefined_is_nan_with_one_fuse_warning(average: str, constant: str, match: str) -> None:
+    rng = np.random.default_rng(3)
+    scores, labels = rng.uniform(size=(20, 3)), rng.integers(0, 2, (20, 3))
+    labels[:, 0] = np.arange(20) % 2  # samples mix 0 and 1 unless a whole label is constant
+    labels[:, 2] = 1 - labels[:, 0]
+    if constant == "all-0":
+        labels[:] = 0
+    else:
+        labels[:, 1] = int(constant[-1])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = auc_roc_multilabel(scores, labels, average=average)
+    assert np.isnan(value)
+    assert [type(w.message) for w in caught] == [UndefinedMetricWarning], [str(w.message) for w in caught]
+    assert re.search(match, str(caught[0].message)), str(caught[0].message)
+
+
+def test_multilabel_auc_defined_equals_sklearn_without_its_warnings() -> None:
+    # a label without positives weighs 0 ("weighted") or is pooled ("micro"): defined, sklearn's value, no warning
+    rng = np.random.default_rng(4)
+    scores, labels = rng.uniform(size=(20, 3)), rng.integers(0, 2, (20, 3))
+    labels[:, 0], labels[:, 1] = np.arange(20) % 2, 0
+    for average in ("micro", "weighted"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            value = auc_roc_multilabel(scores, labels, average=average)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert value == pytest.approx(sk.roc_auc_score(labels, scores, average=average), abs=1e-15)
 
 
 def test_binary_roc_curve_names_and_scalar_probabilities() -> None:

@@ -11,6 +11,9 @@ import pandas as pd
 
 from fuse.core import to_numpy
 
+# per-sample values as metric functions accept them: a sequence (list, pandas Series) or an array
+ArrayLike = Sequence[Any] | np.ndarray
+
 # sample ids: a sequence, or a 1-d (object) array as bootstraps pass them
 Ids = Sequence[Hashable] | np.ndarray
 

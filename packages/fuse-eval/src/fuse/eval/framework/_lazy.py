@@ -21,6 +21,7 @@ __all__ = [
     "scipy_spatial",
     "scipy_special",
     "scipy_stats",
+    "sk_exceptions",
     "sk_metrics",
     "statsmodels_contingency_tables",
 ]
@@ -42,6 +43,9 @@ class LazyModule:
 
 
 sk_metrics = LazyModule("sklearn.metrics")
+
+
+sk_exceptions = LazyModule("sklearn.exceptions")
 
 
 scipy_ndimage = LazyModule("scipy.ndimage")

@@ -6,10 +6,11 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from fuse.eval.framework._arrays import column, id_index, positions_of
+from fuse.eval.framework._arrays import Ids, column, id_index, positions_of, sample_ids
 
-__all__ = ["PerSampleData"]
+__all__ = ["PerSampleData", "distinct_samples"]
 
 
 class PerSampleData:
@@ -40,3 +41,23 @@ class PerSampleData:
 
     def __repr__(self) -> str:
         return f"PerSampleData({len(self)} samples)"
+
+
+def distinct_samples(ids: Ids | None, what: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The distinct sample ids that ``what`` computes a per-sample output for, and the positions of their first
+    occurrence in ``ids`` (``None`` when no id repeats).
+
+    The one rule for per-sample outputs under resampling: a bootstrap draws some ids several times, but a per-sample
+    value depends on its sample alone, so it is computed once per id; :class:`PerSampleData` then gives every
+    occurrence its sample's value. ``None`` ids (none collected) raise saying how to add them.
+
+    >>> distinct, first = distinct_samples(["b", "a", "b"], "MetricX")
+    >>> distinct.tolist(), first.tolist()
+    (['b', 'a'], [0, 1])
+    """
+    array = sample_ids(ids, what)
+    repeated = pd.Index(array, tupleize_cols=False).duplicated()
+    if not repeated.any():
+        return array, None
+    first = np.flatnonzero(~repeated)
+    return array[first], first

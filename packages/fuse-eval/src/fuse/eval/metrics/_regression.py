@@ -7,16 +7,17 @@ optional boolean ``mask`` (same layout) keeps only the values where it is true.
 
 Undefined values are NaN with an :class:`~fuse.eval.UndefinedMetricWarning`: no value left (empty input or an
 all-false mask), a correlation of fewer than two values or of a constant input, NaN in the inputs of a
-correlation (mask them out), R² of fewer than two values.
+correlation (mask them out), R² of fewer than two values or of a constant target.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._lazy import scipy_stats as stats
 from fuse.eval.framework._lazy import sk_metrics
 from fuse.eval.framework._metric_base import MetricDefault
@@ -36,9 +37,6 @@ __all__ = [
     "rmse",
     "spearman_correlation",
 ]
-
-
-ArrayLike = Sequence[Any] | np.ndarray
 
 
 def _flat(values: ArrayLike, what: str) -> np.ndarray:
@@ -150,8 +148,10 @@ def rmse(pred: ArrayLike, target: ArrayLike, mask: ArrayLike | None = None) -> f
 
 
 def r2(pred: ArrayLike, target: ArrayLike, mask: ArrayLike | None = None) -> float:
-    """Coefficient of determination (sklearn ``r2_score``) over all values. As in sklearn, a constant target gives
-    1.0 for a perfect prediction and 0.0 otherwise.
+    """Coefficient of determination (sklearn ``r2_score``) over all values.
+
+    A constant target has no variance to explain (R² divides by it): NaN with an ``UndefinedMetricWarning``, where
+    sklearn returns 1.0 for a perfect prediction and 0.0 otherwise.
 
     >>> r2([1.0, 2.0, 3.5], [1.0, 2.0, 3.0])
     0.875
@@ -159,10 +159,24 @@ def r2(pred: ArrayLike, target: ArrayLike, mask: ArrayLike | None = None) -> flo
     x, y = _pair(pred, target, mask)
     if len(x) < 2:
         return undefined(f"R2 is undefined for {len(x)} value(s)")
+    if np.all(y == y[0]):
+        return undefined(
+            f"R2 is undefined: the target is constant ({float(y[0])!r} in all {len(y)} values), no variance"
+        )
     return float(sk_metrics.r2_score(y, x))
 
 
-class MetricPearsonCorrelation(MetricDefault):
+class _ValueMetric(MetricDefault):
+    """A metric of all values of ``pred`` against ``target``: ``pred``, ``target`` and the optional ``mask`` are
+    keys, evaluated by ``_function(pred, target, mask)``."""
+
+    _function: ClassVar[Callable[..., Any]]
+
+    def __init__(self, pred: str, target: str, mask: str | None = None, **kwargs: Any) -> None:
+        super().__init__(metric_func=type(self)._function, pred=pred, target=target, mask=mask, **kwargs)
+
+
+class MetricPearsonCorrelation(_ValueMetric):
     """Pearson correlation (FuseMedML's ``MetricPearsonCorrelation``): ``{"statistic", "p_value"}``; ``mask`` is an
     optional key of a boolean mask. See :func:`pearson_correlation`.
 
@@ -172,11 +186,10 @@ class MetricPearsonCorrelation(MetricDefault):
     1.0
     """
 
-    def __init__(self, pred: str, target: str, mask: str | None = None, **kwargs: Any) -> None:
-        super().__init__(metric_func=pearson_correlation, pred=pred, target=target, mask=mask, **kwargs)
+    _function = staticmethod(pearson_correlation)
 
 
-class MetricSpearmanCorrelation(MetricDefault):
+class MetricSpearmanCorrelation(_ValueMetric):
     """Spearman correlation (FuseMedML's ``MetricSpearmanCorrelation``): ``{"statistic", "p_value"}``; ``mask`` is
     an optional key of a boolean mask. See :func:`spearman_correlation`.
 
@@ -186,11 +199,10 @@ class MetricSpearmanCorrelation(MetricDefault):
     -1.0
     """
 
-    def __init__(self, pred: str, target: str, mask: str | None = None, **kwargs: Any) -> None:
-        super().__init__(metric_func=spearman_correlation, pred=pred, target=target, mask=mask, **kwargs)
+    _function = staticmethod(spearman_correlation)
 
 
-class MetricMAE(MetricDefault):
+class MetricMAE(_ValueMetric):
     """Mean absolute error (FuseMedML's ``MetricMAE``); ``mask`` is an optional key. See :func:`mae`.
 
     >>> metric = MetricMAE(pred="pred", target="target")
@@ -199,11 +211,10 @@ class MetricMAE(MetricDefault):
     2.0
     """
 
-    def __init__(self, pred: str, target: str, mask: str | None = None, **kwargs: Any) -> None:
-        super().__init__(metric_func=mae, pred=pred, target=target, mask=mask, **kwargs)
+    _function = staticmethod(mae)
 
 
-class MetricMSE(MetricDefault):
+class MetricMSE(_ValueMetric):
     """Mean squared error (FuseMedML's ``MetricMSE``); ``mask`` is an optional key. See :func:`mse`.
 
     >>> metric = MetricMSE(pred="pred", target="target")
@@ -212,11 +223,10 @@ class MetricMSE(MetricDefault):
     5.0
     """
 
-    def __init__(self, pred: str, target: str, mask: str | None = None, **kwargs: Any) -> None:
-        super().__init__(metric_func=mse, pred=pred, target=target, mask=mask, **kwargs)
+    _function = staticmethod(mse)
 
 
-class MetricRMSE(MetricDefault):
+class MetricRMSE(_ValueMetric):
     """Root mean squared error over all values (FuseMedML's ``MetricRMSE``); ``mask`` is an optional key. See
     :func:`rmse`.
 
@@ -226,11 +236,10 @@ class MetricRMSE(MetricDefault):
     1.4142135623730951
     """
 
-    def __init__(self, pred: str, target: str, mask: str | None = None, **kwargs: Any) -> None:
-        super().__init__(metric_func=rmse, pred=pred, target=target, mask=mask, **kwargs)
+    _function = staticmethod(rmse)
 
 
-class MetricR2(MetricDefault):
+class MetricR2(_ValueMetric):
     """Coefficient of determination over all values (FuseMedML's ``MetricR2``). See :func:`r2`.
 
     >>> metric = MetricR2(pred="pred", target="target")
@@ -239,5 +248,4 @@ class MetricR2(MetricDefault):
     0.875
     """
 
-    def __init__(self, pred: str, target: str, mask: str | None = None, **kwargs: Any) -> None:
-        super().__init__(metric_func=r2, pred=pred, target=target, mask=mask, **kwargs)
+    _function = staticmethod(r2)

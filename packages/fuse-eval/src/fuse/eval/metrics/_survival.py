@@ -26,11 +26,12 @@ import functools
 import logging
 import numbers
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._inputs import is_number
 from fuse.eval.framework._metric_base import MetricDefault
 from fuse.eval.framework._warnings import UndefinedMetricWarning, user_stacklevel
@@ -44,9 +45,6 @@ __all__ = [
     "concordance_index",
     "expected_c_index",
 ]
-
-
-ArrayLike = Sequence[Any] | np.ndarray
 
 
 _logger = logging.getLogger(__name__)

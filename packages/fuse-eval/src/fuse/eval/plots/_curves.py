@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,38 +87,18 @@ def plot_roc_curves(
 def _points(
     operating_points: Mapping[str, tuple[float, float, str]] | None, curves: Mapping[str, Any]
 ) -> dict[str, tuple[float, float, str]]:
-    if operating_points is None:
-        return {}
-    if not isinstance(operating_points, Mapping):
-        raise TypeError(
-            f"operating_points must be a mapping of class name -> (fpr, tpr, label), got {operating_points!r}"
-        )
     checked = {}
-    for name, point in operating_points.items():
-        if str(name) not in curves:
-            raise ValueError(f"operating_points has class {name!r}, which is not in curves: {list(curves)}")
-        if not isinstance(point, (tuple, list)) or len(point) != 3:
-            raise ValueError(f"operating_points[{name!r}] must be (fpr, tpr, label), got {point!r}")
+    for name, point in _per_curve_triples(operating_points, curves, "operating_points", "(fpr, tpr, label)"):
         x, y = _vector(point[:2], f"operating_points[{name!r}] (fpr, tpr)")
-        checked[str(name)] = (float(x), float(y), str(point[2]))
+        checked[name] = (float(x), float(y), str(point[2]))
     return checked
 
 
 def _bands(
     ci_bands: Mapping[str, tuple[Any, Any, Any]] | None, curves: Mapping[str, Any]
 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    if ci_bands is None:
-        return {}
-    if not isinstance(ci_bands, Mapping):
-        raise TypeError(
-            f"ci_bands must be a mapping of class name -> (fpr_grid, tpr_lower, tpr_upper), got {ci_bands!r}"
-        )
     checked = {}
-    for name, band in ci_bands.items():
-        if str(name) not in curves:
-            raise ValueError(f"ci_bands has class {name!r}, which is not in curves: {list(curves)}")
-        if not isinstance(band, (tuple, list)) or len(band) != 3:
-            raise ValueError(f"ci_bands[{name!r}] must be (fpr_grid, tpr_lower, tpr_upper), got {band!r}")
+    for name, band in _per_curve_triples(ci_bands, curves, "ci_bands", "(fpr_grid, tpr_lower, tpr_upper)"):
         grid, lower, upper = (_vector(values, f"ci_bands[{name!r}][{i}]") for i, values in enumerate(band))
         if not len(grid) == len(lower) == len(upper):
             raise ValueError(
@@ -126,8 +106,25 @@ def _bands(
             )
         if np.any(lower > upper):
             raise ValueError(f"ci_bands[{name!r}] has tpr_lower above tpr_upper")
-        checked[str(name)] = (grid, lower, upper)
+        checked[name] = (grid, lower, upper)
     return checked
+
+
+def _per_curve_triples(
+    argument: Mapping[Any, Any] | None, curves: Mapping[str, Any], what: str, layout: str
+) -> Iterator[tuple[str, Sequence[Any]]]:
+    """``(class name, triple)`` of an optional per-curve argument ``{class name: triple}`` (``None``: nothing);
+    raises naming ``what`` for a non-mapping, a class without a curve, or an entry that is not a triple ``layout``."""
+    if argument is None:
+        return
+    if not isinstance(argument, Mapping):
+        raise TypeError(f"{what} must be a mapping of class name -> {layout}, got {argument!r}")
+    for name, triple in argument.items():
+        if str(name) not in curves:
+            raise ValueError(f"{what} has class {name!r}, which is not in curves: {list(curves)}")
+        if not isinstance(triple, (tuple, list)) or len(triple) != 3:
+            raise ValueError(f"{what}[{name!r}] must be {layout}, got {triple!r}")
+        yield str(name), triple
 
 
 def plot_precision_recall_curves(

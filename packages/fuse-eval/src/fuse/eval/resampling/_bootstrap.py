@@ -23,10 +23,27 @@ from fuse.eval.resampling._cluster import (
     leave_one_out_rows,
 )
 
-__all__ = ["bootstrap_rows", "evaluate_bootstraps", "jackknife_values"]
+__all__ = [
+    "bootstrap_rows",
+    "check_bootstrap_settings",
+    "evaluate_bootstraps",
+    "jackknife_values",
+    "strata_and_clusters",
+]
 
 
 _ROWS_PER_BLOCK_ENTRIES = 1 << 22
+
+
+def check_bootstrap_settings(
+    num_of_bootstraps: int, conf_interval: float = 95, num_name: str = "num_of_bootstraps"
+) -> None:
+    """Raise ``ValueError`` naming the argument unless there is at least one resampling (``num_name`` is what the
+    caller calls the number) and ``conf_interval`` is a percentage in (0, 100)."""
+    if num_of_bootstraps < 1:
+        raise ValueError(f"{num_name} must be >= 1, got {num_of_bootstraps!r}")
+    if not 0 < conf_interval < 100:
+        raise ValueError(f"conf_interval is a percentage in (0, 100), got {conf_interval!r}")
 
 
 def bootstrap_rows(
@@ -63,6 +80,14 @@ def bootstrap_rows(
                     np.take(positions, rnd.randint(0, end - start, size=end - start), out=row[start:end])
         yield rows
         done += size
+
+
+def strata_and_clusters(collected: Mapping[str, Any], n: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The strata and clusters of the ``n`` evaluated samples from what a resampling wrapper collected under
+    ``"stratum"`` (not collected: one stratum) and ``"cluster"`` (not collected: ``None``); missing strata raise."""
+    strata = np.asarray(collected["stratum"]) if "stratum" in collected else np.ones(n)
+    _check_strata(strata)
+    return strata, np.asarray(collected["cluster"]) if "cluster" in collected else None
 
 
 def _check_strata(strata: np.ndarray) -> None:

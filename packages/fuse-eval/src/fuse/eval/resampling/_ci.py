@@ -13,10 +13,16 @@ from fuse.eval.framework._arrays import Ids
 from fuse.eval.framework._inputs import is_number
 from fuse.eval.framework._metric_base import MetricBase, WrappingMetric
 from fuse.eval.framework._multiclass import MetricMultiClassDefault
+from fuse.eval.framework._per_sample import PerSampleData
 from fuse.eval.framework._warnings import UndefinedMetricWarning, user_stacklevel
 from fuse.eval.metrics.classification._brier import MetricBSS
 from fuse.eval.metrics.classification._labels import MetricAccuracy, MetricBalAccuracy, MetricMCC
-from fuse.eval.resampling._bootstrap import _check_strata, evaluate_bootstraps, jackknife_values
+from fuse.eval.resampling._bootstrap import (
+    check_bootstrap_settings,
+    evaluate_bootstraps,
+    jackknife_values,
+    strata_and_clusters,
+)
 from fuse.eval.resampling._cluster import (
     ClusterLayout,
     cluster_layout,
@@ -53,7 +59,9 @@ class CI(WrappingMetric):
     dict results) is ``{"org", "mean", "std", "conf_interval", "conf_lower", "conf_upper",
     "num_undefined_bootstraps"}``. Resampling is stratified by the collected ``stratum`` key when given. Metrics
     with a vectorised form (e.g. ``MetricAUCROC``) evaluate all resamplings at once; others one at a time; an
-    error in any resampling raises. Resamplings where the metric is undefined (NaN, e.g. no positive sample drawn)
+    error in any resampling raises. The numbers of a dict result get an interval each, its other values (arrays)
+    are kept as computed; a result without a number (a curve, a table, per-sample outputs for later metrics) raises
+    a ``TypeError`` before any resampling. Resamplings where the metric is undefined (NaN, e.g. no positive sample drawn)
     are left out of the bounds, mean and std, counted in ``num_undefined_bootstraps``, and warned about (FuseMedML
     let NaN sort last, which pushed the upper bound to the largest defined value). A warning also says when a
     stratum holds a single sample or a class of the target a single case, and when an interval has width zero:
@@ -134,10 +142,7 @@ class CI(WrappingMetric):
         method = ci_method.upper() if isinstance(ci_method, str) else ci_method
         if method not in CI_METHODS:
             raise ValueError(f"ci_method must be one of {CI_METHODS} (any case), got {ci_method!r}")
-        if not 0 < conf_interval < 100:
-            raise ValueError(f"conf_interval is a percentage in (0, 100), got {conf_interval!r}")
-        if num_of_bootstraps < 1:
-            raise ValueError(f"num_of_bootstraps must be >= 1, got {num_of_bootstraps!r}")
+        check_bootstrap_settings(num_of_bootstraps, conf_interval)
         if method in ANALYTIC_CI_METHODS and not isinstance(metric, ProportionCounts):
             raise TypeError(
                 f"ci_method={ci_method!r} is an analytic interval of a proportion of counts, which "
@@ -162,18 +167,11 @@ class CI(WrappingMetric):
     def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> dict[str, Any]:
         id_array = self._ids_array(ids)
         original = self._metric.eval(results, id_array)
-        if not isinstance(original, Mapping) and not is_number(original):
-            raise TypeError(
-                f"CI needs a metric returning a number or a dict of numbers; {type(self._metric).__name__} returned "
-                f"{type(original).__name__}"
-            )
+        self._check_boundable(original)
         if self._ci_method in ANALYTIC_CI_METHODS:
             return self._analytic(original, results, id_array)
 
-        data = self._collector.get(id_array)
-        strata = np.asarray(data["stratum"]) if "stratum" in data else np.ones(len(id_array))
-        _check_strata(strata)
-        clusters = np.asarray(data["cluster"]) if "cluster" in data else None
+        strata, clusters = strata_and_clusters(self._collector.get(id_array), len(id_array))
         layout = cluster_layout(clusters, strata, self._stratum_key) if clusters is not None else None
         self._warn_single_cases(id_array, strata, layout)
         (samples,) = evaluate_bootstraps(
@@ -206,8 +204,30 @@ class CI(WrappingMetric):
                     UserWarning,
                     stacklevel=user_stacklevel(),
                 )
-        self._warn_undefined_and_degenerate(keyed)
+        self._warn_undefined_and_degenerate({key: keyed[key] for key in keyed if is_number(_unkeyed(original, key))})
         return keyed if isinstance(original, Mapping) else keyed[""]
+
+    def _check_boundable(self, original: Any) -> None:
+        """Refuse, before any resampling, a result without a number to bound: per-sample outputs, curves, tables
+        (a dict result keeps its other values as computed, beside the intervals of its numbers)."""
+        if is_number(original) or (isinstance(original, Mapping) and any(is_number(v) for v in original.values())):
+            return
+        values = original.values() if isinstance(original, Mapping) else [original]
+        if any(isinstance(value, PerSampleData) for value in values):
+            why = (
+                "per-sample outputs (PerSampleData) for later metrics; wrap the metric that reads them "
+                '("results:metrics.<name>...") in CI instead'
+            )
+        elif isinstance(original, Mapping):
+            kinds = sorted({type(value).__name__ for value in values})
+            why = (
+                f"{'no value' if not original else 'only ' + ', '.join(kinds) + ' values'} (curves or tables), not "
+                "numbers; bound a metric of one number instead (e.g. MetricAUCROC for a curve's area; "
+                "MetricROCCurve(ci_bootstraps=...) draws a bootstrap band)"
+            )
+        else:
+            why = f"a result of type {type(original).__name__}, not a number or a dict of numbers"
+        raise TypeError(f"CI cannot bound {self._label()}: it returns {why}")
 
     def _label(self) -> str:
         return self._name if self._name is not None else describe_metric(self._metric)
@@ -241,8 +261,8 @@ class CI(WrappingMetric):
             **extra,
         }
 
-    def _warn_undefined_and_degenerate(self, keyed: Mapping[str, Any]) -> None:
-        intervals = {key: value for key, value in keyed.items() if isinstance(value, Mapping)}
+    def _warn_undefined_and_degenerate(self, intervals: Mapping[str, Mapping[str, Any]]) -> None:
+        """``intervals``: the bootstrap interval of each number of the result (``""``: the result itself)."""
         shown = {key: f"[{key}]" if key else "" for key in intervals}
         undefined = {key: value["num_undefined_bootstraps"] for key, value in intervals.items()}
         if any(undefined.values()):
@@ -347,6 +367,11 @@ class CI(WrappingMetric):
                 stacklevel=user_stacklevel(),
             )
         return out if isinstance(original, Mapping) else out[""]
+
+
+def _unkeyed(original: Any, key: str) -> Any:
+    """The value under ``key`` of a dict result; the result itself for ``""`` (a number)."""
+    return original[key] if isinstance(original, Mapping) else original
 
 
 def _single_case_classes(metric: MetricBase, ids: np.ndarray) -> dict[Any, int]:

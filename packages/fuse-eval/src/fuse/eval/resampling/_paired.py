@@ -11,7 +11,7 @@ import numpy as np
 from fuse.eval.framework._arrays import Ids
 from fuse.eval.framework._metric_base import MetricBase, WrappingMetric
 from fuse.eval.framework._warnings import UndefinedMetricWarning, user_stacklevel
-from fuse.eval.resampling._bootstrap import evaluate_bootstraps
+from fuse.eval.resampling._bootstrap import check_bootstrap_settings, evaluate_bootstraps, strata_and_clusters
 from fuse.eval.resampling._ci import describe_metric
 
 __all__ = [
@@ -168,8 +168,7 @@ class PairedBootstrap(WrappingMetric):
             compare_method = COMPARE_METHODS[compare_method]
         if margin_type not in MARGIN_TYPES:
             raise ValueError(f"margin_type must be one of {MARGIN_TYPES}, got {margin_type!r}")
-        if num_of_bootstraps < 1:
-            raise ValueError(f"num_of_bootstraps must be >= 1, got {num_of_bootstraps!r}")
+        check_bootstrap_settings(num_of_bootstraps)
         if isinstance(metric_keys_to_compare, str):
             metric_keys_to_compare = [metric_keys_to_compare]
         super().__init__(
@@ -186,8 +185,7 @@ class PairedBootstrap(WrappingMetric):
 
     def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> Any:
         id_array = self._ids_array(ids)
-        data = self._collector.get(id_array)
-        strata = np.asarray(data["stratum"]) if "stratum" in data else np.ones(len(id_array))
+        strata, clusters = strata_and_clusters(self._collector.get(id_array), len(id_array))
         test_results, reference_results = evaluate_bootstraps(
             [self._metric, self._reference],
             results,
@@ -197,7 +195,7 @@ class PairedBootstrap(WrappingMetric):
             self._rnd_seed,
             self._verbose,
             name=f"{describe_metric(self._metric)} vs {describe_metric(self._reference)}",
-            clusters=np.asarray(data["cluster"]) if "cluster" in data else None,
+            clusters=clusters,
         )
         if self._keys is None:
             return self._compare_values(None, test_results, reference_results)

@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._inputs import InputError, binary_positive, class_indices, finite_scores
 from fuse.eval.framework._metric_base import MetricDefault
 from fuse.eval.framework._warnings import undefined
-from fuse.eval.metrics.classification._common import ArrayLike, _as_array
+from fuse.eval.metrics.classification._common import _as_array
 
 __all__ = ["MetricBSS", "multi_class_bs", "multi_class_bss"]
 

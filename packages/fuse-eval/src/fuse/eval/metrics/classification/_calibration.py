@@ -15,12 +15,13 @@ from __future__ import annotations
 import functools
 import numbers
 import os
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from fuse.eval.framework._arrays import ArrayLike, Ids
 from fuse.eval.framework._lazy import scipy_stats as stats
 from fuse.eval.framework._metric_base import MetricDefault
 from fuse.eval.framework._warnings import undefined
@@ -35,12 +36,6 @@ __all__ = [
     "expected_calibration_error",
     "ECE_METHODS",
 ]
-
-
-ArrayLike = Sequence[Any] | np.ndarray
-
-
-Ids = Sequence[Hashable] | np.ndarray
 
 
 ECE_METHODS: tuple[str, ...] = ("upper_edge", "mean_confidence")

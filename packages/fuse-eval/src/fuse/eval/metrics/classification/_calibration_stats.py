@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._metric_base import MetricDefault
 from fuse.eval.framework._warnings import UndefinedMetricWarning, undefined
 from fuse.eval.metrics.classification._recalibration import (
@@ -73,9 +74,6 @@ LOWESS_IT = 0
 
 
 LOWESS_DELTA = 0.01  # a fraction of the range of the predicted risks, as R's lowess
-
-
-ArrayLike = Sequence[Any] | np.ndarray
 
 
 def _check_settings(stats: Sequence[str], eps: float, frac: float, it: int, delta: float) -> tuple[str, ...]:

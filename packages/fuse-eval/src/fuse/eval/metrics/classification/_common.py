@@ -10,17 +10,14 @@ naming the rows, or the key and the ids through a metric class.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._inputs import binary_positive, class_indices, class_labels, finite_scores
 
 __all__ = []
-
-
-ArrayLike = Sequence[Any] | np.ndarray
 
 
 def _as_array(values: ArrayLike) -> np.ndarray:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._inputs import score_array
 from fuse.eval.framework._lazy import scipy_stats as stats
 from fuse.eval.framework._lazy import statsmodels_contingency_tables
@@ -37,9 +38,6 @@ __all__ = [
     "contingency_table",
     "mcnemars_test",
 ]
-
-
-ArrayLike = Sequence[Any] | np.ndarray
 
 
 _DELONG_KEYS = ("p_value", "z", "auc1", "auc2", "cov11", "cov12", "cov22")

@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._inputs import binary_positive, class_indices, class_labels, is_number
 from fuse.eval.framework._lazy import sk_metrics
 from fuse.eval.framework._metric_base import MetricDefault
 from fuse.eval.framework._multiclass import MetricMultiClassDefault
 from fuse.eval.framework._warnings import UndefinedMetricWarning, undefined, user_stacklevel
-from fuse.eval.metrics.classification._common import ArrayLike, _pred_kind, _pred_labels, _target_labels, _weights
+from fuse.eval.metrics.classification._common import _pred_kind, _pred_labels, _target_labels, _weights
 from fuse.eval.metrics.classification._thresholds import (
     OperationPoint,
     _check_operation_point,

@@ -20,12 +20,13 @@ import functools
 import math
 import numbers
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._metric_base import MetricDefault
 from fuse.eval.framework._warnings import UndefinedMetricWarning, user_stacklevel
 from fuse.eval.metrics.classification._scores import risks_and_outcomes
@@ -41,9 +42,6 @@ DEFAULT_DECISION_THRESHOLDS = np.arange(1, 100) / 100
 
 
 INTERVENTIONS_PER = 100  # net interventions avoided are counted per 100 patients
-
-
-ArrayLike = Sequence[Any] | np.ndarray
 
 
 def check_thresholds(thresholds: float | ArrayLike | None) -> np.ndarray:

@@ -29,19 +29,16 @@ import numpy as np
 import pandas as pd
 
 from fuse.core import AtomicFileWriter
-from fuse.eval.framework._arrays import sample_ids
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._lazy import scipy_stats
 from fuse.eval.framework._metric_base import MetricDefault, MetricWithCollectorBase
-from fuse.eval.framework._per_sample import PerSampleData
+from fuse.eval.framework._per_sample import PerSampleData, distinct_samples
 from fuse.eval.framework._warnings import UndefinedMetricWarning, user_stacklevel
 
 __all__ = ["MetricEnsemble", "ensemble", "ENSEMBLE_METHODS"]
 
 
 ENSEMBLE_METHODS: tuple[str, ...] = ("average", "mean", "vote", "voting")
-
-
-ArrayLike = Sequence[Any] | np.ndarray
 
 
 _PRED = "_ensemble_pred_"
@@ -300,13 +297,10 @@ def _ensemble_outputs(
     if target is not None:
         columns[output_target_key] = target
     columns.update({output_names[name]: collected[f"{_EXTRA}{name}"] for name in output_names})
-    id_array = sample_ids(ids, "MetricEnsemble (to align its outputs)")
-    # a bootstrap may repeat ids; the ensemble is per sample, so compute it once per id
-    repeated = pd.Index(id_array, tupleize_cols=False).duplicated()
-    if repeated.any():
-        keep = np.flatnonzero(~repeated)
-        id_array, preds = id_array[keep], [pred[keep] for pred in preds]
-        columns = {name: _rows(values, keep) for name, values in columns.items()}
+    id_array, first = distinct_samples(ids, "MetricEnsemble (to align its outputs)")
+    if first is not None:  # a bootstrap's repeated ids: the ensemble is per sample, computed once per id
+        preds = [pred[first] for pred in preds]
+        columns = {name: _rows(values, first) for name, values in columns.items()}
     if dropna:
         has_nan = np.zeros(len(id_array), dtype=bool)
         for pred in preds:

@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._lazy import sk_metrics
 from fuse.eval.framework._metric_base import MetricDefault
-from fuse.eval.metrics.classification._common import ArrayLike, _class_pairs, _weights
+from fuse.eval.framework._warnings import undefined
+from fuse.eval.metrics.classification._common import _class_pairs, _weights
 
 __all__ = ["MetricAccuracy", "MetricMCC", "MetricBalAccuracy", "accuracy", "mcc", "balanced_accuracy"]
 
@@ -32,27 +34,52 @@ def accuracy(
 
 
 def mcc(pred: ArrayLike, target: ArrayLike, sample_weight: ArrayLike | None = None, pos_label: Any = None) -> float:
-    """Matthews correlation coefficient (sklearn ``matthews_corrcoef``; 0.0 when it is 0/0, as sklearn defines it),
-    with the class-prediction rule of :func:`accuracy`.
+    """Matthews correlation coefficient (sklearn ``matthews_corrcoef``) with the class-prediction rule of
+    :func:`accuracy`.
+
+    It is 0/0 when the target or the predictions hold a single class: NaN with an ``UndefinedMetricWarning`` naming
+    which (sklearn returns 0.0, the value of a classifier no better than chance, which nothing here shows).
 
     >>> mcc([1, 0, 1, 1], [1, 0, 0, 1])
     0.5773502691896258
     """
     labels, truth = _class_pairs(pred, target, pos_label)
-    return float(sk_metrics.matthews_corrcoef(truth, labels, sample_weight=_weights(sample_weight, len(truth))))
+    weights = _weights(sample_weight, len(truth))
+    for values, what in ((truth, "target"), (labels, "prediction")):
+        present = _classes_present(values, weights)
+        if len(present) < 2:
+            return undefined(f"MCC is undefined (0/0): {_one_class(present, what)}")
+    return float(sk_metrics.matthews_corrcoef(truth, labels, sample_weight=weights))
 
 
 def balanced_accuracy(
     pred: ArrayLike, target: ArrayLike, sample_weight: ArrayLike | None = None, pos_label: Any = None
 ) -> float:
-    """Balanced accuracy (sklearn ``balanced_accuracy_score``) with the class-prediction rule of :func:`accuracy`.
+    """Balanced accuracy (sklearn ``balanced_accuracy_score``: the mean recall over the classes of the target) with
+    the class-prediction rule of :func:`accuracy`.
+
+    With a single class in the target it is undefined: NaN with an ``UndefinedMetricWarning`` (sklearn returns the
+    recall of that one class, a mean over one class reported as a mean over all).
 
     >>> balanced_accuracy([1, 0, 1, 1], [1, 0, 0, 1])
     0.75
     """
     labels, truth = _class_pairs(pred, target, pos_label)
     weights = _weights(sample_weight, len(truth))
+    present = _classes_present(truth, weights)
+    if len(present) < 2:
+        return undefined(f"balanced accuracy is undefined: {_one_class(present, 'target')}")
     return float(sk_metrics.balanced_accuracy_score(truth, labels, sample_weight=weights))
+
+
+def _classes_present(labels: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """The classes among ``labels`` (those of a positive weight, with weights)."""
+    return np.unique(labels if weights is None else labels[weights > 0])
+
+
+def _one_class(present: np.ndarray, what: str) -> str:
+    """Why a metric needs two classes: ``every target is class 1`` (or ``no sample``)."""
+    return f"every {what} is class {present[0].item()!r}, a single class" if len(present) else "no sample"
 
 
 class MetricAccuracy(MetricDefault):

@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._lazy import sk_metrics
 from fuse.eval.framework._warnings import undefined
-from fuse.eval.metrics.classification._common import ArrayLike, _as_array, _weights
+from fuse.eval.metrics.classification._common import _as_array, _weights
 from fuse.eval.metrics.classification._scores import (
     CurveMetric,
     RankMetric,
@@ -42,12 +43,21 @@ def auc_pr(
     """
     scores, positive = _auc_pr_inputs(pred, target, pos_class_index, pos_label)
     weights = _weights(sample_weight, len(scores))
+    one_class = _one_class_area(positive)
+    if one_class is not None:
+        return one_class
+    precision, recall, _ = sk_metrics.precision_recall_curve(positive, scores, sample_weight=weights)
+    return float(sk_metrics.auc(recall, precision))
+
+
+def _one_class_area(positive: np.ndarray) -> float | None:
+    """NaN with the warning when the area under the precision-recall curve is undefined (one class), else ``None``:
+    with only positives the curve is the single precision 1, whose area says nothing about the ranking."""
     if positive.all() or not positive.any():
         return undefined(
             f"AUC-PR is undefined with only {'positive' if positive.any() else 'negative'} samples ({len(positive)})"
         )
-    precision, recall, _ = sk_metrics.precision_recall_curve(positive, scores, sample_weight=weights)
-    return float(sk_metrics.auc(recall, precision))
+    return None
 
 
 def _auc_pr_inputs(
@@ -128,7 +138,8 @@ def precision_recall_curve(
     sample_weight: ArrayLike | None = None,
 ) -> dict[str, dict[str, Any]]:
     """One-vs-rest precision-recall curves ``{class name: {"precision", "recall", "auc"}}``; ``auc`` is the
-    trapezoidal area of :func:`fuse.eval.auc_pr`. Classes are chosen as in :func:`roc_curve`.
+    trapezoidal area of :func:`fuse.eval.auc_pr` (NaN with its warning when a class has only positive samples; a
+    class without positive samples has no curve and raises). Classes are chosen as in :func:`roc_curve`.
 
     >>> curves = precision_recall_curve([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
     >>> round(curves["Positive"]["auc"], 4)
@@ -143,12 +154,9 @@ def precision_recall_curve(
                 f"the precision-recall curve of class {name!r} needs positive samples; the target has none"
             )
         precision, recall, thresholds = sk_metrics.precision_recall_curve(positive, scores, sample_weight=weights)
-        results[name] = {
-            "precision": precision,
-            "recall": recall,
-            "thresholds": thresholds,
-            "auc": float(sk_metrics.auc(recall, precision)),
-        }
+        one_class = _one_class_area(positive)
+        area = float(sk_metrics.auc(recall, precision)) if one_class is None else one_class
+        results[name] = {"precision": precision, "recall": recall, "thresholds": thresholds, "auc": area}
     return results
 
 

@@ -10,14 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._inputs import (
     InputError,
     score_array,
 )
-from fuse.eval.framework._lazy import sk_metrics
+from fuse.eval.framework._lazy import sk_exceptions, sk_metrics
 from fuse.eval.framework._metric_base import MetricDefault
-from fuse.eval.framework._warnings import UndefinedMetricWarning, user_stacklevel
-from fuse.eval.metrics.classification._common import ArrayLike
+from fuse.eval.framework._warnings import undefined
 from fuse.eval.metrics.classification._scores import (
     CurveMetric,
     RankMetric,
@@ -26,7 +26,7 @@ from fuse.eval.metrics.classification._scores import (
     finite_binary_scores,
     grouped_class_counts,
 )
-from fuse.eval.resampling._bootstrap import bootstrap_rows
+from fuse.eval.resampling._bootstrap import bootstrap_rows, check_bootstrap_settings
 
 __all__ = [
     "MetricAUCROC",
@@ -72,13 +72,10 @@ def auc_roc(
             raise error.at_rows(kept) from None
         weights = None if weights is None else weights[kept]
     if positive.all() or not positive.any():
-        warnings.warn(
+        return undefined(
             f"ROC AUC is undefined with only {'positive' if positive.any() else 'negative'} samples "
-            f"({len(positive)} samples); returning NaN",
-            UndefinedMetricWarning,
-            stacklevel=user_stacklevel(),
+            f"({len(positive)} samples)"
         )
-        return float("nan")
     return float(sk_metrics.roc_auc_score(positive, scores, sample_weight=weights, max_fpr=max_fpr))
 
 
@@ -202,8 +199,7 @@ def roc_curve_band(
     >>> len(grid), bool(np.all(lower <= upper))
     (101, True)
     """
-    if not 0 < conf_interval < 100:
-        raise ValueError(f"conf_interval is a percentage in (0, 100), got {conf_interval!r}")
+    check_bootstrap_settings(num_of_bootstraps, conf_interval)
     target_array = np.asarray(target).reshape(-1)
     alpha = (100 - conf_interval) / 2
     bands = {}
@@ -233,19 +229,56 @@ def auc_roc_multilabel(
     """Multi-label ROC AUC (sklearn ``roc_auc_score``): ``pred`` and ``target`` hold one vector per sample with a
     score / a 0-1 label per label.
 
+    Undefined (NaN with one ``UndefinedMetricWarning`` naming the labels or samples) where an AUC it averages has one
+    class: ``"micro"``, every value of the target the same; ``"macro"``, a label without positives or without
+    negatives; ``"weighted"``, no positive at all or a label with only positives (labels without positives weigh 0,
+    as in sklearn, which returns 0.0 when no label has a positive); ``"samples"``, a sample whose labels are all 0 or
+    all 1.
+
     >>> auc_roc_multilabel([[0.9, 0.1], [0.2, 0.8], [0.7, 0.6], [0.1, 0.3]], [[1, 0], [0, 1], [1, 1], [0, 0]])
     1.0
     """
-    if average not in MULTILABEL_AVERAGES:
-        raise ValueError(f"average must be one of {MULTILABEL_AVERAGES}, got {average!r}")
+    _check_average(average)
     scores, labels = _matrix(pred, "pred"), _matrix(target, "target")
     if scores.shape != labels.shape:
         raise ValueError(f"pred has shape {scores.shape} but target has shape {labels.shape}; one vector per sample")
     if not np.isin(labels, (0, 1)).all():
         raise ValueError(f"multi-label targets must be 0/1 vectors, got values {np.unique(labels)[:5].tolist()}")
-    return float(
-        sk_metrics.roc_auc_score(labels, scores, sample_weight=sample_weight, average=average, max_fpr=max_fpr)
-    )
+    cause = _multilabel_undefined(labels, average)
+    if cause is not None:
+        return undefined(f"multi-label ROC AUC (average={average!r}) is undefined: {cause}")
+    with warnings.catch_warnings():
+        # a label with one class and no weight in the average ("weighted") or pooled with the others ("micro")
+        warnings.simplefilter("ignore", sk_exceptions.UndefinedMetricWarning)
+        return float(
+            sk_metrics.roc_auc_score(labels, scores, sample_weight=sample_weight, average=average, max_fpr=max_fpr)
+        )
+
+
+def _check_average(average: str) -> None:
+    if average not in MULTILABEL_AVERAGES:
+        raise ValueError(f"average must be one of {MULTILABEL_AVERAGES}, got {average!r}")
+
+
+def _multilabel_undefined(labels: np.ndarray, average: str) -> str | None:
+    """Why the multi-label AUC of 0/1 ``labels`` ``(samples, labels)`` is undefined with ``average``, or ``None``."""
+    positives, count = labels.sum(axis=0), len(labels)
+    if average == "micro":
+        pooled = labels.sum()
+        return f"every target value is {int(pooled > 0)}" if pooled in (0, labels.size) else None
+    if average == "samples":
+        per_sample = labels.sum(axis=1)
+        rows = np.flatnonzero((per_sample == 0) | (per_sample == labels.shape[1])).tolist()
+        return f"samples (rows) {_first(rows)} have labels all 0 or all 1" if rows else None
+    if average == "weighted" and not positives.any():
+        return "no label has a positive sample (every label weighs 0)"
+    constant = positives == count if average == "weighted" else (positives == 0) | (positives == count)
+    columns = np.flatnonzero(constant).tolist()
+    return f"labels (columns) {_first(columns)} have only one class among {count} samples" if columns else None
+
+
+def _first(items: list[int], shown: int = 10) -> str:
+    return f"{items[:shown]}{f' and {len(items) - shown} more' if len(items) > shown else ''}"
 
 
 def _matrix(values: ArrayLike, what: str) -> np.ndarray:
@@ -279,8 +312,8 @@ class MetricROCCurve(CurveMetric):
         rnd_seed: int = 1234,
         **kwargs: Any,
     ) -> None:
-        if ci_bootstraps is not None and ci_bootstraps < 1:
-            raise ValueError(f"ci_bootstraps must be None or >= 1, got {ci_bootstraps!r}")
+        if ci_bootstraps is not None:
+            check_bootstrap_settings(ci_bootstraps, num_name="ci_bootstraps (None: no band)")
         super().__init__(pred, target, output_filename, class_names, sample_weight, **kwargs)
         self._ci_bootstraps = ci_bootstraps
         self._rnd_seed = rnd_seed
@@ -319,8 +352,7 @@ class MetricAUCROCMultLabel(MetricDefault):
         sample_weight: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if average not in MULTILABEL_AVERAGES:
-            raise ValueError(f"average must be one of {MULTILABEL_AVERAGES}, got {average!r}")
+        _check_average(average)
         super().__init__(
             metric_func=functools.partial(auc_roc_multilabel, average=average),  # a str kwarg would be a key
             pred=pred,

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._inputs import (
     InputError,
     binary_positive,
@@ -20,7 +21,6 @@ from fuse.eval.framework._inputs import (
 )
 from fuse.eval.framework._metric_base import MetricDefault
 from fuse.eval.framework._multiclass import MetricMultiClassDefault
-from fuse.eval.metrics.classification._common import ArrayLike
 
 __all__ = [
     "CurveMetric",

@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from fuse.eval.framework._arrays import sample_ids
+from fuse.eval.framework._arrays import ArrayLike, Ids
 from fuse.eval.framework._lazy import scipy_optimize as optimize
 from fuse.eval.framework._lazy import scipy_special as special
 from fuse.eval.framework._metric_base import RESULTS_PREFIX, MetricDefault
-from fuse.eval.framework._per_sample import PerSampleData
+from fuse.eval.framework._per_sample import PerSampleData, distinct_samples
 from fuse.eval.framework._warnings import undefined
-from fuse.eval.metrics.classification._calibration import ArrayLike, Ids, _labels, _sample_name
+from fuse.eval.metrics.classification._calibration import _labels, _sample_name
 from fuse.eval.metrics.classification._common import _as_array
 
 __all__ = [
@@ -207,7 +207,9 @@ def apply_temperature(logits: ArrayLike, temperature: float) -> np.ndarray:
 
 
 def _apply_temperature_per_sample(pred: ArrayLike, temperature: float, ids: Ids | None) -> PerSampleData:
-    return PerSampleData(apply_temperature(pred, temperature), sample_ids(ids, "MetricApplyTemperature"))
+    """Once per distinct id (a bootstrap repeats ids; see ``distinct_samples``)."""
+    distinct, first = distinct_samples(ids, "MetricApplyTemperature")
+    return PerSampleData(apply_temperature(pred if first is None else _as_array(pred)[first], temperature), distinct)
 
 
 class MetricFindTemperature(MetricDefault):

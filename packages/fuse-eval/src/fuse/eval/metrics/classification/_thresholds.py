@@ -9,13 +9,13 @@ from typing import Any, cast
 
 import numpy as np
 
-from fuse.eval.framework._arrays import sample_ids
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._inputs import finite_scores, is_number
 from fuse.eval.framework._lazy import sk_metrics
 from fuse.eval.framework._metric_base import RESULTS_PREFIX, MetricDefault
-from fuse.eval.framework._per_sample import PerSampleData
+from fuse.eval.framework._per_sample import PerSampleData, distinct_samples
 from fuse.eval.framework._warnings import undefined
-from fuse.eval.metrics.classification._common import ArrayLike, _argmax, _as_array, _scalar_kind, _weights
+from fuse.eval.metrics.classification._common import _argmax, _as_array, _scalar_kind, _weights
 from fuse.eval.metrics.classification._scores import finite_binary_scores
 
 __all__ = [
@@ -137,13 +137,14 @@ def apply_thresholds(
 ) -> dict[str, PerSampleData]:
     """``{"cls_pred": PerSampleData}``: :func:`convert_probabilities_to_class` tied to the sample ids.
 
-    With ``class_names``, score vectors must hold one score per class.
+    With ``class_names``, score vectors must hold one score per class. A repeated id (a bootstrap's resampling) is
+    computed once: each sample has one class.
 
     >>> apply_thresholds([0.2, 0.7], ids=["a", "b"], operation_point=0.5)["cls_pred"](["b", "a"]).tolist()
     [1, 0]
     """
-    ids = sample_ids(ids, "apply_thresholds")
-    array = _as_array(pred)
+    ids, first = distinct_samples(ids, "apply_thresholds")
+    array = _as_array(pred) if first is None else _as_array(pred)[first]
     if class_names is not None and array.ndim == 2 and array.shape[1] != len(class_names):
         raise ValueError(
             f"pred holds {array.shape[1]} class scores per sample but class_names has {len(class_names)}: "

@@ -25,13 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._metric_base import RESULTS_PREFIX, MetricPerSampleDefault
 from fuse.eval.framework._warnings import undefined
 
 __all__ = ["average_sample_results"]
-
-
-ArrayLike = np.ndarray | Sequence[Any]
 
 
 # one weight map for every label, or label -> weight map (None: unweighted); keys as "1" (FuseMedML) or 1

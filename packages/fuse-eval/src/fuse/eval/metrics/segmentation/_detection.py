@@ -38,12 +38,13 @@ import functools
 import importlib
 import numbers
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._metric_base import MetricPerSampleDefault
 from fuse.eval.framework._warnings import UndefinedMetricWarning, user_stacklevel
 
@@ -65,9 +66,6 @@ SEGMENTATION_TYPES: tuple[str, ...] = ("pixel_map", "uncompressed_RLE", "compres
 
 
 _COCO_TYPES = ("uncompressed_RLE", "compressed_RLE", "polygon")
-
-
-ArrayLike = Sequence[Any] | np.ndarray
 
 
 def mask_iou(pred: ArrayLike, target: ArrayLike) -> np.ndarray:

@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._warnings import undefined
 from fuse.eval.metrics.segmentation._common import (
-    ArrayLike,
     ClassWeights,
     PixelWeight,
     _check_labels,

@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from fuse.eval.framework._arrays import ArrayLike
 from fuse.eval.framework._lazy import scipy_ndimage as ndimage
 from fuse.eval.framework._lazy import scipy_spatial as spatial
 from fuse.eval.framework._warnings import undefined
 from fuse.eval.metrics.segmentation._common import (
-    ArrayLike,
     ClassWeights,
     Spacing,
     _check_labels,

@@ -5,7 +5,6 @@ plus reproducibility under OpSample and set_seed, no in-place modification, and 
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import numpy as np
 import pytest
@@ -13,29 +12,17 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from fuse.core import NDict, Uniform, create_initial_sample, set_seed
-from fuse.data import MissingSampleKeyError, OpSample
+from fuse.core import Uniform
+from fuse.data import MissingSampleKeyError
 from fuse.imaging import (
     OpAugAffine2D,
     OpAugCropAndResize2D,
     OpRotation3D,
 )
-
-KEY = "data.input.img"
-
-
-def _sample(image: Any, sample_id: str = "case_1") -> NDict:
-    sample = create_initial_sample(sample_id)
-    sample[KEY] = image
-    return sample
-
-
-def _run(op: Any, image: Any, **kwargs: Any) -> Any:
-    return op(_sample(image), key=KEY, **kwargs)[KEY]
-
-
-def _rng(seed: int = 0) -> np.random.Generator:
-    return np.random.default_rng(seed)
+from fuse_imaging_ops_support import rng as _rng
+from fuse_imaging_ops_support import run_op as _run
+from fuse_imaging_ops_support import run_sampled as _sampled
+from fuse_imaging_ops_support import sample_with as _sample
 
 
 # ---------------------------------------------------------------------------------------------------- OpAugAffine2D
@@ -192,7 +179,7 @@ def test_affine_accepts_an_interpolation_mode_enum_like_torchvisions() -> None:
 
 
 def test_affine_rejects_bad_arguments_naming_the_sample() -> None:
-    with pytest.raises(ValueError, match=r"'case_1'.*2 or 3 dimensions.*\(1, 2, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"'case_7'.*2 or 3 dimensions.*\(1, 2, 3, 4\)"):
         _run(OpAugAffine2D(), torch.zeros(1, 2, 3, 4))
     with pytest.raises(ValueError, match=r"interpolation must be one of \['bilinear', 'nearest'\].*'bicubic'"):
         _run(OpAugAffine2D(), torch.zeros(3, 3), rotate=1.0, interpolation="bicubic")
@@ -204,10 +191,10 @@ def test_affine_rejects_bad_arguments_naming_the_sample() -> None:
         _run(OpAugAffine2D(), torch.zeros(2, 3, 3), rotate=1.0, channels=[2])
     with pytest.raises(
         TypeError,
-        match=r"OpAugAffine2D: key .data\.input\.img. of sample .case_1. holds a builtins\.list; expected a numpy array",
+        match=r"OpAugAffine2D: key .data\.input\.img. of sample .case_7. holds a builtins\.list; expected a numpy array",
     ):
         _run(OpAugAffine2D(), [[0.0]])
-    with pytest.raises(MissingSampleKeyError, match=r"OpAugAffine2D: sample 'case_1' has no key 'data\.missing'"):
+    with pytest.raises(MissingSampleKeyError, match=r"OpAugAffine2D: sample 'case_7' has no key 'data\.missing'"):
         OpAugAffine2D()(_sample(torch.zeros(2, 2)), key="data.missing")
 
 
@@ -294,9 +281,6 @@ def test_rotation3d_nearest_keeps_labels_and_zero_angles_copy() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- OpSample
-def _sampled(op: Any, seed: int, image: Any, **kwargs: Any) -> Any:
-    set_seed(seed)
-    return OpSample(op)(_sample(image), key=KEY, **kwargs)[KEY]
 
 
 def test_geometry_ops_under_op_sample_are_reproducible_per_seed() -> None:

@@ -4,34 +4,18 @@ plus reproducibility under OpSample and set_seed, no in-place modification, and 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 import torch
 
-from fuse.core import NDict, Uniform, create_initial_sample, set_seed
-from fuse.data import OpSample
+from fuse.core import Uniform, set_seed
 from fuse.imaging import (
     OpAugColor,
     OpAugGaussian,
 )
-
-KEY = "data.input.img"
-
-
-def _sample(image: Any, sample_id: str = "case_1") -> NDict:
-    sample = create_initial_sample(sample_id)
-    sample[KEY] = image
-    return sample
-
-
-def _run(op: Any, image: Any, **kwargs: Any) -> Any:
-    return op(_sample(image), key=KEY, **kwargs)[KEY]
-
-
-def _rng(seed: int = 0) -> np.random.Generator:
-    return np.random.default_rng(seed)
+from fuse_imaging_ops_support import rng as _rng
+from fuse_imaging_ops_support import run_op as _run
+from fuse_imaging_ops_support import run_sampled as _sampled
 
 
 # ---------------------------------------------------------------------------------------------------- OpAugColor
@@ -72,7 +56,7 @@ def test_color_channels_subset_uses_their_own_mean_and_leaves_the_input_alone() 
 
 
 def test_color_verifies_the_range_and_the_dtype() -> None:
-    with pytest.raises(ValueError, match=r"'case_1'.*expects values in \[0, 1\], got \[0.0, 2.0\]"):
+    with pytest.raises(ValueError, match=r"'case_7'.*expects values in \[0, 1\], got \[0.0, 2.0\]"):
         _run(OpAugColor(), torch.tensor([0.0, 2.0]), add=0.1)
     unchecked = _run(OpAugColor(verify_arguments=False), torch.tensor([0.0, 2.0]), add=0.1)
     torch.testing.assert_close(unchecked, torch.tensor([0.1, 1.0]))
@@ -126,11 +110,6 @@ def test_gaussian_channels_dtypes_and_no_in_place_change() -> None:
         _run(OpAugGaussian(), np.zeros(3), std=-1.0)
     with pytest.raises(ValueError, match="seed must be an int >= 0 or None"):
         OpAugGaussian(seed=1.5)  # type: ignore[arg-type]
-
-
-def _sampled(op: Any, seed: int, image: Any, **kwargs: Any) -> Any:
-    set_seed(seed)
-    return OpSample(op)(_sample(image), key=KEY, **kwargs)[KEY]
 
 
 def test_color_ops_under_op_sample_are_reproducible_per_seed() -> None:

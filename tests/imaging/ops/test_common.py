@@ -22,8 +22,7 @@ from fuse.imaging.ops._common import (
     _tensor_of,
     _where,
 )
-
-KEY = "data.input.img"
+from fuse_imaging_ops_support import KEY
 
 
 def _sample(image: Any = None, sample_id: str = "case_7") -> NDict:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from fuse.core import NDict, create_initial_sample
+from fuse.core import create_initial_sample
 from fuse.data import MissingSampleKeyError, PipelineDefault
 from fuse.imaging import OpClip, OpNormalizeAgainstSelf, OpToIntImageSpace, OpToRange
 from fuse.imaging.ops._intensity import (
@@ -18,18 +18,9 @@ from fuse.imaging.ops._intensity import (
     op_to_int_image_space_img,
     op_to_range_img,
 )
-
-KEY = "data.input.img"
-
-
-def _sample(image: Any, sample_id: str = "case_7") -> NDict:
-    sample = create_initial_sample(sample_id)
-    sample[KEY] = image
-    return sample
-
-
-def _run(op: Any, image: Any, **kwargs: Any) -> Any:
-    return op(_sample(image), key=KEY, **kwargs)[KEY]
+from fuse_imaging_ops_support import KEY
+from fuse_imaging_ops_support import run_op as _run
+from fuse_imaging_ops_support import sample_with as _sample
 
 
 def _random(shape: tuple[int, ...], dtype: Any = np.float64, seed: int = 0, low: float = -50, high: float = 300) -> Any:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from fuse.core import NDict, create_initial_sample
+from fuse.core import create_initial_sample
 from fuse.imaging import (
     OpAugSqueeze3Dto2D,
     OpAugUnsqueeze3DFrom2D,
@@ -18,39 +18,9 @@ from fuse.imaging import (
     OpSelectSlice,
 )
 from fuse.imaging.ops._layout import op_select_slice_img_and_seg
-
-KEY = "data.input.img"
-
-
-def _sample(image: Any, sample_id: str = "case_7") -> NDict:
-    sample = create_initial_sample(sample_id)
-    sample[KEY] = image
-    return sample
-
-
-def _run(op: Any, image: Any, **kwargs: Any) -> Any:
-    return op(_sample(image), key=KEY, **kwargs)[KEY]
-
-
-def _copy(image: Any) -> Any:
-    return image.clone() if isinstance(image, torch.Tensor) else image.copy()
-
-
-def _numpy(value: Any) -> np.ndarray[Any, Any]:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().double().numpy()
-    return np.asarray(value)
-
-
-def _equal(a: Any, b: Any) -> bool:
-    """Same shape and values (an array, a tensor or nested lists)."""
-    a, b = _numpy(a), _numpy(b)
-    return a.shape == b.shape and bool((a == b).all())
-
-
-def _smooth(height: int, width: int) -> np.ndarray[Any, Any]:
-    rows, cols = np.meshgrid(np.linspace(0, 1, height), np.linspace(0, 1, width), indexing="ij")
-    return (0.5 + 0.25 * np.sin(2 * np.pi * rows) * np.cos(np.pi * cols) + 0.2 * rows * cols).astype(np.float32)
+from fuse_imaging_ops_support import equal as _equal
+from fuse_imaging_ops_support import rng as _rng
+from fuse_imaging_ops_support import run_op as _run
 
 
 # ---------------------------------------------------------------------------------------------- channel axis
@@ -113,10 +83,6 @@ def test_select_slice_img_and_seg_instance() -> None:
     assert _equal(sample["data.input.img"], [[4, 5], [6, 7]])
     assert _equal(sample["data.gt.seg"], [[40, 50], [60, 70]])
     assert sample["data.other"].shape == (2, 2, 2)
-
-
-def _rng(seed: int = 0) -> np.random.Generator:
-    return np.random.default_rng(seed)
 
 
 # -------------------------------------------------------------------------------------------------- squeeze / unsqueeze

@@ -12,44 +12,12 @@ import pytest
 import torch
 from scipy import ndimage
 
-from fuse.core import NDict, create_initial_sample
 from fuse.imaging import (
     OpFindBiggestNonEmptyBbox2D,
     OpFlipBrightSideOnLeft2D,
 )
-
-KEY = "data.input.img"
-
-
-def _sample(image: Any, sample_id: str = "case_7") -> NDict:
-    sample = create_initial_sample(sample_id)
-    sample[KEY] = image
-    return sample
-
-
-def _run(op: Any, image: Any, **kwargs: Any) -> Any:
-    return op(_sample(image), key=KEY, **kwargs)[KEY]
-
-
-def _copy(image: Any) -> Any:
-    return image.clone() if isinstance(image, torch.Tensor) else image.copy()
-
-
-def _numpy(value: Any) -> np.ndarray[Any, Any]:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().double().numpy()
-    return np.asarray(value)
-
-
-def _equal(a: Any, b: Any) -> bool:
-    """Same shape and values (an array, a tensor or nested lists)."""
-    a, b = _numpy(a), _numpy(b)
-    return a.shape == b.shape and bool((a == b).all())
-
-
-def _smooth(height: int, width: int) -> np.ndarray[Any, Any]:
-    rows, cols = np.meshgrid(np.linspace(0, 1, height), np.linspace(0, 1, width), indexing="ij")
-    return (0.5 + 0.25 * np.sin(2 * np.pi * rows) * np.cos(np.pi * cols) + 0.2 * rows * cols).astype(np.float32)
+from fuse_imaging_ops_support import equal as _equal
+from fuse_imaging_ops_support import run_op as _run
 
 
 # ---------------------------------------------------------------------------------------------- biggest bbox

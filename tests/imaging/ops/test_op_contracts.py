@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from fuse.core import NDict, Uniform, create_initial_sample
+from fuse.core import Uniform
 from fuse.data import MissingSampleKeyError, PipelineDefault
 from fuse.imaging import (
     OpAugAffine2D,
@@ -32,22 +32,10 @@ from fuse.imaging import (
     OpRotation3D,
     OpSelectSlice,
 )
-
-KEY = "data.input.img"
-
-
-def _sample(image: Any, sample_id: str = "case_7") -> NDict:
-    sample = create_initial_sample(sample_id)
-    sample[KEY] = image
-    return sample
-
-
-def _run(op: Any, image: Any, **kwargs: Any) -> Any:
-    return op(_sample(image), key=KEY, **kwargs)[KEY]
-
-
-def _rng(seed: int = 0) -> np.random.Generator:
-    return np.random.default_rng(seed)
+from fuse_imaging_ops_support import KEY
+from fuse_imaging_ops_support import rng as _rng
+from fuse_imaging_ops_support import run_op as _run
+from fuse_imaging_ops_support import sample_with as _sample
 
 
 def test_missing_key_and_wrong_type_name_the_sample() -> None:

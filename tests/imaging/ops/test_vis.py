@@ -14,20 +14,14 @@ import pytest
 import torch
 from PIL import Image
 
-from fuse.core import NDict, create_initial_sample
 from fuse.data import PipelineDefault
 from fuse.imaging import OpVis2DImage, OpVisImageHist
+from fuse_imaging_ops_support import KEY
+from fuse_imaging_ops_support import sample_with as _sample
 
-KEY = "data.input.img"
 needs_matplotlib = pytest.mark.skipif(
     importlib.util.find_spec("matplotlib") is None, reason="matplotlib is not installed (pip install matplotlib)"
 )
-
-
-def _sample(image: Any, sample_id: str = "case_1") -> NDict:
-    sample = create_initial_sample(sample_id)
-    sample[KEY] = image
-    return sample
 
 
 def _png(path: Path) -> np.ndarray:
@@ -47,7 +41,7 @@ def test_vis_2d_image_saves_a_png_showing_the_image(tmp_path: Path) -> None:
     result = OpVis2DImage(path=tmp_path)(sample, key=KEY)
     assert result is sample
     assert result[KEY] is gradient
-    pixels = _png(tmp_path / "case_1.png")
+    pixels = _png(tmp_path / "case_7.png")
     assert pixels.shape == (480, 640, 3)  # matplotlib's default figure at 100 dpi
     gray = pixels[(pixels[..., 0] == pixels[..., 1]) & (pixels[..., 1] == pixels[..., 2])]
     assert len(np.unique(gray[:, 0])) > 100  # the gray ramp is drawn
@@ -78,7 +72,7 @@ def test_vis_2d_image_no_channels_clip_dtype_and_process_func(tmp_path: Path) ->
     op = OpVis2DImage(path=tmp_path, image_format="no_channels", image_process_func=process)
     op(_sample(image), key=KEY, clip=(0, 255), dtype="int", cmap="viridis")
     assert seen == [((8, 8, 1), np.dtype(int))]
-    pixels = _png(tmp_path / "case_1.png")
+    pixels = _png(tmp_path / "case_7.png")
     assert _count_color(pixels, (253, 231, 37), tolerance=20) > 1000  # viridis' yellow for the clipped values
 
 
@@ -117,7 +111,7 @@ def test_vis_image_hist_gives_the_process_func_a_channels_last_image(tmp_path: P
 
     OpVisImageHist(path=tmp_path, image_process_func=process)(_sample(np.zeros((3, 5, 6))), key=KEY)
     assert shapes == [(5, 6, 3)]
-    assert (tmp_path / "hist_case_1.png").is_file()
+    assert (tmp_path / "hist_case_7.png").is_file()
 
 
 @needs_matplotlib

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import multiprocessing
 import operator
@@ -261,10 +262,26 @@ def test_num_available_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     assert num_available_cores() == 3
 
 
-def test_progress_bar_with_tqdm(capsys: pytest.CaptureFixture[str]) -> None:
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_with_tqdm_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("tqdm")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
     assert run_multiprocessed(square, [1, 2, 3], verbose=1, desc="squaring") == [1, 4, 9]
-    assert "squaring: 100%" in capsys.readouterr().err
+    assert "squaring: 100%" in terminal.getvalue()
+
+
+def test_progress_redirected_is_plain_lines_without_carriage_returns(monkeypatch: pytest.MonkeyPatch) -> None:
+    log = io.StringIO()  # a batch job's log file: not a terminal
+    monkeypatch.setattr(sys, "stderr", log)
+    assert list(progress(range(5), total=5, desc="caching")) == [0, 1, 2, 3, 4]
+    written = log.getvalue()
+    assert "\r" not in written
+    assert written.splitlines() == ["caching: 5/5 (0.0s)"]  # under 30 s: the final line only
 
 
 def test_progress_passes_items_through_and_reports_on_stderr(

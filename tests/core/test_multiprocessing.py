@@ -216,6 +216,29 @@ def test_storage_a_worker_cannot_load_fails_naming_it_instead_of_hanging(monkeyp
     assert time.monotonic() - start < 60
 
 
+def test_storage_defined_at_the_prompt_fails_naming_the_fix() -> None:
+    code = textwrap.dedent(
+        """
+        from fuse.core import WorkerFailedError, run_multiprocessed
+        from fuse_test_workers import square
+
+        class DefinedAtThePrompt:
+            pass
+
+        try:
+            run_multiprocessed(square, [1, 2], workers=2, copy_to_global_storage={"x": DefinedAtThePrompt()})
+        except WorkerFailedError as error:
+            print(error)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120, env=env
+    )
+    assert "DefinedAtThePrompt" in result.stdout, result.stderr[-2000:]
+    assert "move it to a module and import it, or run the workers with mp_context='thread'" in result.stdout
+
+
 def test_run_in_subprocess() -> None:
     assert run_in_subprocess(math.factorial, 6) == 720
     assert run_in_subprocess(process_id, None) != os.getpid()

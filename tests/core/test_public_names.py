@@ -33,6 +33,31 @@ def test_classes_and_functions_defined_privately_get_the_package_path() -> None:
     assert defining_module(Thing) == defining_module(helper) == "pkg._private"
 
 
+def test_a_module_in_a_concern_folder_counts_as_private_but_a_public_sub_package_does_not() -> None:
+    class InFolder:
+        pass
+
+    class InPublicSubPackage:
+        pass
+
+    InFolder.__module__ = "pkg.cache._store"
+    InPublicSubPackage.__module__ = "pkg.datasets"  # a public module below the package: its own path stays
+    namespace = _package("pkg", InFolder=InFolder, InPublicSubPackage=InPublicSubPackage)
+    publish_public_names(namespace, "pkg", ["InFolder", "InPublicSubPackage"])
+    assert InFolder.__module__ == "pkg"
+    assert defining_module(InFolder) == "pkg.cache._store"
+    assert InPublicSubPackage.__module__ == "pkg.datasets"
+
+
+def test_a_package_with_a_similar_name_is_not_below_it() -> None:
+    class Neighbour:
+        pass
+
+    Neighbour.__module__ = "pkg_extra._private"
+    publish_public_names(_package("pkg", Neighbour=Neighbour), "pkg", ["Neighbour"])
+    assert Neighbour.__module__ == "pkg_extra._private"
+
+
 def test_names_from_elsewhere_are_left_alone() -> None:
     class Foreign:
         pass

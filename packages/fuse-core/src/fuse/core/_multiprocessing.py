@@ -138,7 +138,14 @@ def _init_worker(payload: tuple[Any, Any]) -> None:
     except BaseException as error:  # noqa: BLE001  (reported to the parent with the first argument)
         message = (
             f"the worker process could not load worker_func or copy_to_global_storage: {type(error).__name__}: "
-            f"{error} (is everything they refer to importable from a fresh interpreter?)"
+            f"{error}. Everything they refer to must be importable from a fresh interpreter: "
+            + (
+                "a class or function defined in a notebook or at the Python prompt is not; move it to a module and "
+                "import it, or run the workers with mp_context='thread' (the argument of run_multiprocessed, "
+                "SamplesCacher, DatasetDefault.create and the other calls that take workers)"
+                if "'__main__'" in str(error)
+                else "is the module that defines them on the workers' path?"
+            )
         )
         _worker_state["failure"] = (message, traceback.format_exc())
         return

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -408,3 +409,23 @@ def test_a_bootstrap_interval_of_width_zero_is_noted_and_warned(tmp_path: Path) 
     assert report["metrics"]["auc"]["low"] == report["metrics"]["auc"]["high"] == 1.0
     assert any("has width zero" in note for note in report["notes"])
     assert report["metrics"]["sensitivity"]["low"] < 1.0  # the proportions' Wilson intervals are not degenerate
+
+
+def test_a_front_end_that_prints_the_notes_gets_each_noted_warning_once(tmp_path: Path) -> None:
+    labels = np.array([0] * 10 + [1] * 10)
+    scores = np.r_[np.linspace(0.0, 0.3, 10), np.linspace(0.7, 1.0, 10)]  # separated, with risks of exactly 0 and 1
+    settings = ReportSettings(bootstraps=50, plots=False, warn_noted=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = write_report(tmp_path, scores, labels, ["no", "yes"], settings=settings)
+    notes = report["notes"]
+    assert any("has width zero" in note for note in notes)
+    assert any("clipped" in note for note in notes)
+    repeated = [str(w.message) for w in caught if any(str(w.message) in note for note in notes)]
+    assert not repeated  # every warning that a note states is left to the note
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        write_report(
+            tmp_path / "default", scores, labels, ["no", "yes"], settings=ReportSettings(bootstraps=50, plots=False)
+        )
+    assert any("has width zero" in str(w.message) for w in caught)  # by default the notes are also warnings

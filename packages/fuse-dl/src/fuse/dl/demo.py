@@ -345,6 +345,7 @@ def report(
             f"evaluated on {sizes['test']} held-out test cases."
         ),
         verbose=not args.quiet and interactive_output(),  # the bootstraps' progress bars
+        warn_noted=False,  # main() prints the notes: each said once
     )
     return write_report(report_dir, probability, test[TARGET].astype(int).to_numpy(), CLASS_NAMES, settings=settings)
 

@@ -212,6 +212,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         description=f"Predictions {' + '.join(args.pred)} against targets {args.target} (column {args.target_col!r}).",
         plots=not args.no_plots,
         verbose=not args.quiet,
+        warn_noted=args.quiet,  # without --quiet the notes are printed below: each said once
     )
     out = Path(args.out)
     with warnings.catch_warnings():

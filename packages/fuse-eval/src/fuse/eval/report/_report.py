@@ -111,11 +111,11 @@ def write_report(
         report = _report(cases, settings, group_name, list(notes))
     for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UndefinedMetricWarning)):
         report["notes"].append(f"undefined value (shown as —): {message}")
-        warnings.warn(
-            message, UndefinedMetricWarning, stacklevel=user_stacklevel()
-        )  # once each, not once per group or fold
+        if settings.warn_noted:  # once each, not once per group or fold
+            warnings.warn(message, UndefinedMetricWarning, stacklevel=user_stacklevel())
     for other in (w for w in caught if not issubclass(w.category, UndefinedMetricWarning)):
-        warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+        if settings.warn_noted or not any(str(other.message) in note for note in report["notes"]):
+            warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
     out.mkdir(parents=True, exist_ok=True)
     images: dict[str, bytes] = {}
     if settings.plots:

@@ -91,6 +91,9 @@ class ReportSettings:
         curve is drawn (every 0.01 between them), ``0 < low < high < 1``.
     :param decision_thresholds: binary reports: the threshold probabilities whose net benefit is tabulated, with
         bootstrap intervals (choose those a clinician would act at).
+    :param warn_noted: also emit as Python warnings what the report's notes state (undefined values, clipped risks,
+        intervals of width zero). A front-end that prints the notes sets ``False`` so that nothing is said twice;
+        warnings that no note states are emitted either way.
 
     >>> ReportSettings(threshold=0.3, threshold_rule="Youden index on the validation split").proportion_ci
     'wilson'
@@ -110,6 +113,7 @@ class ReportSettings:
     verbose: bool = False
     decision_curve_range: tuple[float, float] = (0.01, 0.99)
     decision_thresholds: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)
+    warn_noted: bool = True
 
     def __post_init__(self) -> None:
         if self.threshold is not None and (

@@ -314,7 +314,7 @@ def test_an_error_mid_block_keeps_the_samples_computed_before_it(
         cacher.cache_samples(ids)
     assert computed() == ids[:5]
     assert [i for i in ids if cacher._find_info(sample_id_key(i))[0]] == ids[:5]  # committed although the block failed
-    assert not [key for key in cacher._claims_store().all_keys() if key.startswith("claim:")]  # all claims released
+    assert not [key for key in cacher._places.claims_store().all_keys() if key.startswith("claim:")]  # all claims released
     monkeypatch.delenv("FUSE_TEST_FAIL_AT")
     assert SamplesCacher("e", pipeline, tmp_path / "c", verbose=0).cache_samples(ids) == {i: [i] for i in ids}
     assert computed() == ids  # only the missing ones were computed again
@@ -477,7 +477,7 @@ def test_a_claim_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
         [sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True, text=True
     )
     owner = {"host": __import__("socket").gethostname(), "pid": int(dead.stdout), "token": "x", "time": time.time()}
-    cacher._claims_store().add(f"claim:{sample_id_key('a')}", owner, expire=600)
+    cacher._places.claims_store().add(f"claim:{sample_id_key('a')}", owner, expire=600)
     assert cacher.cache_samples(["a"]) == {"a": ["a"]}
     assert cacher.load_sample("a")["data.label"] == fresh_sample("a")["data.label"]
     assert sample_seed("a") == sample_seed("a")

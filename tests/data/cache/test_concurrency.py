@@ -113,7 +113,7 @@ def test_a_committed_sample_is_never_rewritten(tmp_path: Path) -> None:
     (value_file,) = (tmp_path / "robust").rglob("*.val")
     before = value_file.read_bytes()
     with open(value_file, "rb") as reading:  # a reader mid-read
-        late._builder().commit([computed], late._claims_store())
+        late._builder().commit([computed], late._places.claims_store())
         assert reading.read() == before
     assert list((tmp_path / "robust").rglob("*.val")) == [value_file]
     np.testing.assert_array_equal(late.load_sample("a")["data.img"], fresh("a")["data.img"])

@@ -38,7 +38,7 @@ def unreferenced_files(cache_dir: Path) -> list[Path]:
 
 
 def file_of(cacher: SamplesCacher, sample_id: str) -> Path:
-    (store,) = cacher._read_stores()
+    (store,) = cacher._places.read_stores()
     path = store.value_file(f"sample:'{sample_id}'")
     assert path is not None
     return path
@@ -202,7 +202,7 @@ def test_a_committed_sample_whose_entry_vanished_is_recomputed_or_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cacher, log = built(tmp_path, monkeypatch)
-    (store,) = cacher._read_stores()
+    (store,) = cacher._places.read_stores()
     store.delete("sample:'s002'")  # its commit record still lists it
     cacher.finalize()
     with pytest.raises(CorruptCachedSampleError, match=r"(?s)'s002' is committed but its entry is missing.*recache"):

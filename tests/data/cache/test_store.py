@@ -55,7 +55,7 @@ def test_committed_samples_stay_readable_when_sqlite_finds_the_disk_full(
     finished_cache(tmp_path)
     builder = make_cacher(tmp_path)
     build = builder._builder()
-    build.commit([build.compute("s007")], builder._claims_store())  # committed, still in the write-ahead log
+    build.commit([build.compute("s007")], builder._places.claims_store())  # committed, still in the write-ahead log
     (wal,) = tmp_path.rglob("cache.db-wal")
     assert wal.stat().st_size > 0
 

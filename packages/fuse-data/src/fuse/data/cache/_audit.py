@@ -7,12 +7,13 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from fuse.core import is_tensor, to_numpy
+from fuse.core import NDict, create_initial_sample, is_tensor, to_numpy
+from fuse.data.cache._ids import sample_id_key
 
 __all__ = ["SampleCachingAudit", "SampleCachingAuditError", "SampleCachingAuditWarning", "compare_samples"]
 
@@ -136,6 +137,31 @@ class SampleCachingAudit:
         warnings.warn(
             SampleCachingAuditWarning(f"{message}. Audits are off in this process from now on."), stacklevel=4
         )
+
+    def audit_with(
+        self,
+        pipeline: Callable[[NDict], Any],
+        cached: NDict,
+        sample_id: Hashable,
+        initial_id: Hashable,
+        keys: Sequence[str] | None,
+        cache_name: str,
+    ) -> None:
+        """Compute ``sample_id`` afresh with the static ``pipeline`` (from ``initial_id``, the id it started from) and
+        :meth:`audit` the ``cached`` copy (only ``keys``, when given) against it."""
+        try:
+            output = pipeline(create_initial_sample(initial_id))
+        except Exception as error:  # noqa: BLE001  (e.g. no raw data here: warn and stop auditing, or raise)
+            self.recompute_failed(error, sample_id, cache_name)
+            return
+        candidates: list[Any] = [] if output is None else [output] if isinstance(output, Mapping) else list(output)
+        wanted = sample_id_key(sample_id)
+        fresh = next((s for s in candidates if sample_id_key(s.get("data.sample_id")) == wanted), None)
+        if fresh is None:
+            produced = [s.get("data.sample_id") for s in candidates]
+            self.audit(cached, NDict({"(no sample: the pipeline now produces)": produced}), sample_id)
+            return
+        self.audit(cached, fresh if keys is None else fresh.get_multi(keys), sample_id)
 
     def audit(self, cached: Mapping[str, Any], fresh: Mapping[str, Any], sample_id: Any) -> None:
         """Raise :class:`SampleCachingAuditError` naming every differing key when ``cached`` != ``fresh``."""

@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fuse.core import NDict, add_note, create_initial_sample
 from fuse.data._pipeline import PipelineDefault
@@ -25,6 +25,9 @@ from fuse.data._sample_keys import sample_value
 from fuse.data.cache._codec import encode_sample
 from fuse.data.cache._ids import sample_id_key
 from fuse.data.cache._store import CacheStore
+
+if TYPE_CHECKING:
+    from fuse.data.cache._claim_wait import ClaimWait
 
 __all__ = ["BUSY", "CLAIMED", "DONE", "SampleBuilder"]
 
@@ -127,6 +130,25 @@ class SampleBuilder:
                         claims.delete(f"claim:{sample_id_key(orig_id)}")
             per_sample = (time.perf_counter() - start) / max(len(block), 1)
             block_size = int(min(_MAX_BLOCK, max(1, _BLOCK_SECONDS / max(per_sample, 1e-4))))
+
+    def finish_claimed(self, busy: list[Hashable], waiting: ClaimWait) -> Iterator[tuple[Hashable, Any]]:
+        """Wait for the ``busy`` samples, which other processes claimed, retrying each (backing off up to 2 s) and
+        taking over those whose claim lapses; yields ``(orig_id, final ids)`` as each is committed. ``waiting``
+        says what is waited for."""
+        delay = 0.05
+        while busy:
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            still = []
+            for orig_id in busy:
+                status, value = self.cache_one(orig_id)
+                if status == DONE:
+                    yield orig_id, value
+                else:
+                    still.append(orig_id)
+                    waiting.note(orig_id, value)
+            busy = still
+            waiting.report(busy)
 
     def cache_one(self, orig_id: Hashable) -> tuple[str, Any]:
         """Compute and store ``orig_id`` unless cached or being cached by a live process (then ``busy``)."""

@@ -12,56 +12,31 @@ Layout: ``<cache_dir>/<unique_name>/hash_<pipeline digest>/`` holds a :mod:`disk
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import shutil
-import time
 import uuid
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fuse.core import (
-    AtomicFileWriter,
-    MpContext,
-    NDict,
-    create_initial_sample,
-    get_from_global_storage,
-    progress,
-    run_multiprocessed,
-)
+from fuse.core import MpContext, NDict, get_from_global_storage, progress, run_multiprocessed
 from fuse.data._pipeline import PipelineDefault
 from fuse.data.cache._audit import SampleCachingAudit
 from fuse.data.cache._build import DONE, SampleBuilder
 from fuse.data.cache._claim_wait import ClaimWait
 from fuse.data.cache._codec import CorruptCachedSampleError, decode_sample, encode_sample
-from fuse.data.cache._identity import lenient_identity
 from fuse.data.cache._ids import check_final_ids_unique, sample_id_key
 from fuse.data.cache._locks import sweep_removed
-from fuse.data.cache._store import (
-    NO_ENTRY,
-    CacheStore,
-    ReadOnlyCacheError,
-)
-from fuse.data.cache._versions import (
-    StaleCacheWarning,
-    other_versions,
-    remove_all_versions,
-    remove_unused,
-    stale_message,
-)
+from fuse.data.cache._places import CachePlaces, as_dirs
+from fuse.data.cache._store import CacheStore, ReadOnlyCacheError
+from fuse.data.cache._versions import StaleCacheWarning, other_versions, remove_unused, stale_message, version_name
 
 __all__ = ["SampleNotCachedError", "SamplesCacher"]
 
 _log = logging.getLogger("fuse.data")
 
-CACHE_FORMAT_VERSION = 2
-"""Bumped when the stored form changes; part of every pipeline hash, so old caches are never misread."""
-_DESCRIPTION_FILE = "pipeline_description.txt"
-_HASH_PREFIX = "hash_"
 _CACHER_KEY = "fuse.data.SamplesCacher"
 
 
@@ -70,13 +45,6 @@ class SampleNotCachedError(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
-
-
-def _as_dirs(cache_dirs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
-    dirs = [cache_dirs] if isinstance(cache_dirs, (str, os.PathLike)) else list(cache_dirs)
-    if not dirs:
-        raise ValueError("cache_dirs is empty; give at least one directory")
-    return [Path(os.path.expanduser(os.fspath(d))).absolute() for d in dirs]
 
 
 def _cache_in_worker(orig_id: Hashable) -> tuple[Hashable, str, Any]:
@@ -174,21 +142,25 @@ class SamplesCacher:
         encode_sample(NDict(), None, codec=codec)  # validates the codec name
         self._unique_name = unique_name
         self._pipeline = pipeline
-        self._cache_dirs = _as_dirs(cache_dirs)
-        self._custom_write_dir = custom_write_dir_callable
-        self._custom_read_dirs = custom_read_dirs_callable
+        self._cache_dirs = as_dirs(cache_dirs)
         self._workers = workers
         self._verbose = verbose
         self._read_only = read_only
         self._mp_context = mp_context
         self._codec = codec
-        self._min_free_bytes = min_free_bytes
         self._claim_timeout = claim_timeout
         self._audit = audit if audit is not None else SampleCachingAudit(**audit_kwargs)
         self._token = uuid.uuid4().hex
-        self._stores: dict[Path, CacheStore] = {}
-        self._written: set[Path] = set()
-        self._read_paths: list[Path] | None = None
+        self._places = CachePlaces(
+            unique_name,
+            self._cache_dirs,
+            version=self._version_name,  # bound methods, not lambdas: the cacher is pickled for its workers
+            describe=self._description,
+            read_only=read_only,
+            min_free_bytes=min_free_bytes,
+            custom_write_dir=custom_write_dir_callable,
+            custom_read_dirs=custom_read_dirs_callable,
+        )
         if cache_version is not None and (not isinstance(cache_version, str) or not cache_version):
             raise TypeError(f"cache_version must be a non-empty string (a label you change), got {cache_version!r}")
         self._cache_version = cache_version
@@ -197,36 +169,25 @@ class SamplesCacher:
         self._identity = ""  # the pipeline's cache identity the hash was last computed from
         built_hash = self._compute_hash(report=True)  # now too: an unidentifiable value is reported at once
         if restart_cache:
-            self._delete_all_hashes()
+            self._places.remove_all_versions()
         elif not read_only:
             for root in self._cache_dirs:  # what a process killed while removing a cache left behind
                 sweep_removed(root)
                 sweep_removed(root / unique_name)
-        stale = other_versions(self._all_roots(), unique_name, built_hash)
+        stale = other_versions(self._places.all_roots(), unique_name, built_hash)
         if stale:
             warnings.warn(StaleCacheWarning(stale_message(unique_name, built_hash, stale)), stacklevel=2)
 
     # ------------------------------------------------------------------ identity and places
     def _compute_hash(self, report: bool = False) -> str:
-        version = self._cache_version
-        if not self._use_pipeline_hash:
-            fixed = "" if version is None else "_" + hashlib.sha256(version.encode()).hexdigest()[:16]
-            self._identity = f"fixed{fixed}"
-            return f"{_HASH_PREFIX}{self._identity}"
-        digest = hashlib.sha256(f"fuse-cache-v{CACHE_FORMAT_VERSION}|{self._pipeline.get_name()}|".encode())
-        if version is None:
-            self._identity = self._pipeline.cache_identity()
-        else:
-            digest.update(f"cache_version:{version}|".encode())
-            with lenient_identity() as skipped:
-                self._identity = self._pipeline.cache_identity()
-            if skipped and report:
-                _log.warning(
-                    "cache %r: not part of the cache key (cache_version=%r stands for them; change it when they "
-                    "change): %s", self._unique_name, version, "; ".join(skipped[:10]),
-                )  # fmt: skip
-        digest.update(self._identity.encode())
-        return _HASH_PREFIX + digest.hexdigest()[:32]
+        name, self._identity = version_name(
+            self._pipeline,
+            self._unique_name,
+            use_pipeline_hash=self._use_pipeline_hash,
+            cache_version=self._cache_version,
+            report=report,
+        )
+        return name
 
     @property
     def _pipeline_hash(self) -> str:
@@ -234,6 +195,12 @@ class SamplesCacher:
         if self._hash is None:
             self._hash = self._compute_hash()
         return self._hash
+
+    def _version_name(self) -> str:
+        return self._pipeline_hash
+
+    def _description(self) -> str:
+        return f"{self._pipeline!r}\n\ncache identity: {self._identity}\n"
 
     @property
     def pipeline_hash(self) -> str:
@@ -256,87 +223,14 @@ class SamplesCacher:
         """Whether this cacher never writes."""
         return self._read_only
 
-    def _read_roots(self) -> list[Path]:
-        if self._custom_read_dirs is not None:
-            return _as_dirs(list(self._custom_read_dirs()))
-        return self._cache_dirs
-
     def cache_dirs(self) -> list[Path]:
         """This pipeline version's directory in every read location (whether or not it exists yet)."""
-        if self._custom_read_dirs is None and self._read_paths is not None:
-            return self._read_paths
-        paths = [root / self._unique_name / self._pipeline_hash for root in self._read_roots()]
-        if self._custom_read_dirs is None:
-            self._read_paths = paths
-        return paths
-
-    def _store(self, path: Path, *, read_only: bool) -> CacheStore:
-        store = self._stores.get(path)
-        if store is None or (store.read_only and not read_only):
-            store = CacheStore(path, read_only=read_only)
-            self._stores[path] = store
-        return store
-
-    def _read_stores(self) -> list[CacheStore]:
-        stores = []
-        for path in self.cache_dirs():
-            if path in self._stores:
-                stores.append(self._stores[path])
-            elif (path / "cache.db").is_file():
-                stores.append(self._store(path, read_only=self._read_only))
-        if not stores and self._read_only:
-            raise ReadOnlyCacheError(
-                f"no cache at {', '.join(str(p) for p in self.cache_dirs())}; build it first with a writable "
-                "SamplesCacher (read_only=False)"
-            )
-        return stores
-
-    def _write_root(self) -> Path:
-        if self._custom_write_dir is not None:
-            return _as_dirs(self._custom_write_dir([str(d) for d in self._cache_dirs]))[0]
-        free = {}
-        for root in self._cache_dirs:
-            existing = root
-            while not existing.exists() and existing != existing.parent:
-                existing = existing.parent
-            free[root] = shutil.disk_usage(existing).free
-            if free[root] >= self._min_free_bytes:
-                return root
-        listing = ", ".join(f"{root} ({space / 2**30:.2f} GiB free)" for root, space in free.items())
-        raise OSError(
-            f"no cache dir has {self._min_free_bytes / 2**30:.2f} GiB free (min_free_bytes): {listing}; free space, "
-            "add a cache dir, or lower min_free_bytes"
-        )
-
-    def _write_store(self) -> CacheStore:
-        if self._read_only:
-            raise ReadOnlyCacheError(
-                f"cache {self._unique_name!r} is open read_only and a sample is missing; build it with a writable "
-                "SamplesCacher first"
-            )
-        path = self._write_root() / self._unique_name / self._pipeline_hash
-        store = self._store(path, read_only=False)
-        if path not in self._written:
-            store.remove_orphan_files()  # left by a process killed mid-write or by a full disk
-            description = path / _DESCRIPTION_FILE
-            if not description.exists():
-                with AtomicFileWriter(description, "w") as file:
-                    file.write(f"{self._pipeline!r}\n\ncache identity: {self._identity}\n")
-            self._written.add(path)
-        return store
-
-    def _claims_store(self) -> CacheStore:
-        """Claims live in the first cache dir, whichever dir receives the samples, so all builders see them."""
-        return self._store(self._cache_dirs[0] / self._unique_name / self._pipeline_hash, read_only=False)
+        return self._places.version_dirs()
 
     # ------------------------------------------------------------------ stale versions
     def stale_cache_dirs(self) -> list[Path]:
         """Directories of other pipeline versions under ``<cache_dir>/<unique_name>/`` (never read)."""
-        return other_versions(self._all_roots(), self._unique_name, self._pipeline_hash)
-
-    def _all_roots(self) -> list[Path]:
-        """Every cache dir, written or read, once."""
-        return list(dict.fromkeys([*self._cache_dirs, *self._read_roots()]))
+        return other_versions(self._places.all_roots(), self._unique_name, self._pipeline_hash)
 
     def prune(self) -> list[Path]:
         """Remove the directories of other pipeline versions that no process has open; returns those removed.
@@ -348,16 +242,9 @@ class SamplesCacher:
             raise ReadOnlyCacheError("prune() removes directories, which a read_only cacher may not do")
         return remove_unused(self.stale_cache_dirs())
 
-    def _delete_all_hashes(self) -> None:
-        for store in self._stores.values():
-            store.close()
-        self._stores.clear()
-        self._written.clear()
-        remove_all_versions(self._all_roots(), self._unique_name)
-
     # ------------------------------------------------------------------ building
     def _find_info(self, key: str) -> tuple[bool, list[Hashable] | None]:
-        for store in self._read_stores():
+        for store in self._places.read_stores():
             info = store.get_object(f"info:{key}")
             if info is not None:
                 return True, info["final_ids"]
@@ -376,7 +263,7 @@ class SamplesCacher:
         for sample_id, key in zip(orig_sample_ids, keys, strict=True):
             found, final_ids = self._find_info(key)
             if found:
-                problem = self._damage(final_ids)
+                problem = self._places.damage(final_ids)
                 if problem is None:
                     finals[key] = final_ids
                     continue
@@ -396,17 +283,6 @@ class SamplesCacher:
         check_final_ids_unique(result)
         return result
 
-    def _damage(self, final_ids: list[Hashable] | None) -> str | None:
-        """What is wrong with the stored samples ``final_ids`` (a missing row, a missing or short value file: what a
-        ``stat`` shows, the bytes are checked when read), or ``None``."""
-        for final_id in final_ids or []:
-            key = f"sample:{sample_id_key(final_id)}"
-            problems = [store.value_problem(key) for store in self._read_stores()]
-            if problems and None not in problems:  # no dir holds it intact: name a damaged file rather than a gap
-                stored = [p for p in problems if p is not None and not p.startswith(NO_ENTRY)]
-                return f"sample {final_id!r}: {(stored or problems)[0]}"
-        return None
-
     def _invalidate(
         self, orig_id: Hashable, final_ids: list[Hashable] | None, problem: str, *, warn: bool = True
     ) -> None:
@@ -422,7 +298,7 @@ class SamplesCacher:
                 "cache %r: recomputing sample %r, whose cached copy is damaged: %s", self._unique_name, orig_id, problem
             )
         key = sample_id_key(orig_id)
-        for store in self._read_stores():
+        for store in self._places.read_stores():
             if not store.read_only:
                 store.delete(f"info:{key}")  # first: without it the id counts as not cached
                 for final_id in final_ids or []:
@@ -435,16 +311,10 @@ class SamplesCacher:
         found, final_ids = self._find_info(wanted)
         if found and any(sample_id_key(f) == wanted for f in final_ids or []):
             return True, sample_id, final_ids
-        for store in self._read_stores():
-            for key in store.all_keys():
-                if key.startswith("info:"):
-                    info = store.get_object(key)
-                    if info is not None and any(sample_id_key(f) == wanted for f in info["final_ids"] or []):
-                        return True, info["orig_id"], info["final_ids"]
-        return False, None, None
+        return self._places.find_origin(sample_id)
 
     def _cache_missing(self, missing: list[Hashable], finals: dict[str, list[Hashable] | None]) -> None:
-        self._claims_store()  # create the store before forking workers
+        self._places.claims_store()  # create the store before forking workers
         busy: list[Hashable] = []
         desc = f"caching {self._unique_name}"
         if self._workers <= 1:  # in this process: the pipeline's own exceptions reach the caller unwrapped
@@ -468,23 +338,10 @@ class SamplesCacher:
             else:
                 busy.append(orig_id)
                 waiting.note(orig_id, value)
-        delay = 0.05
         if busy:
             _log.info("cache %r: waiting for %d samples that other processes are caching", self._unique_name, len(busy))
-        builder = self._builder()
-        while busy:
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-            still = []
-            for orig_id in busy:
-                status, value = builder.cache_one(orig_id)
-                if status == DONE:
-                    finals[sample_id_key(orig_id)] = value
-                else:
-                    still.append(orig_id)
-                    waiting.note(orig_id, value)
-            busy = still
-            waiting.report(busy)
+        for orig_id, final_ids in self._builder().finish_claimed(busy, waiting):
+            finals[sample_id_key(orig_id)] = final_ids
         self.finalize()
 
     def _builder(self) -> SampleBuilder:
@@ -496,23 +353,19 @@ class SamplesCacher:
             token=self._token,
             claim_timeout=self._claim_timeout,
             find_info=self._find_info,
-            claims_store=self._claims_store,
-            write_store=self._write_store,
+            claims_store=self._places.claims_store,
+            write_store=self._places.write_store,
         )
 
     def close(self) -> None:
         """Close the cache directories and give their leases back (a later use reopens them); until then
         :meth:`prune` in any process keeps them."""
-        for store in self._stores.values():
-            store.close()
-        self._stores.clear()
+        self._places.close()
 
     def finalize(self) -> None:
         """Merge pending writes into each database file this cacher wrote to, so that read-only openers see them
         (called at the end of :meth:`cache_samples` and :meth:`delete`)."""
-        for store in self._stores.values():
-            if not store.read_only:
-                store.finalize()
+        self._places.finalize()
 
     # ------------------------------------------------------------------ reading
     def load_sample(self, sample_id: Hashable, keys: Sequence[str] | None = None) -> NDict:
@@ -525,7 +378,7 @@ class SamplesCacher:
 
     def _load_sample(self, sample_id: Hashable, keys: Sequence[str] | None, *, repair: bool) -> NDict:
         key = f"sample:{sample_id_key(sample_id)}"
-        for store in self._read_stores():
+        for store in self._places.read_stores():
             try:
                 value = store.get_value(key)
             except FileNotFoundError as error:
@@ -552,7 +405,9 @@ class SamplesCacher:
                 if not isinstance(value, bytes):
                     value.close()
             if self._audit.enabled and self._audit.update():
-                self._audit_sample(sample, sample_id, header.initial_sample_id, keys)
+                self._audit.audit_with(
+                    self._pipeline, sample, sample_id, header.initial_sample_id, keys, self._unique_name
+                )
             return sample
         key = sample_id_key(sample_id)
         found, final_ids = self._find_info(key)
@@ -599,23 +454,6 @@ class SamplesCacher:
         self._invalidate(orig_id, final_ids, problem, warn=False)
         self.cache_samples([orig_id])
 
-    def _audit_sample(
-        self, cached: NDict, sample_id: Hashable, initial_id: Hashable, keys: Sequence[str] | None
-    ) -> None:
-        try:
-            output = self._pipeline(create_initial_sample(initial_id))
-        except Exception as error:  # noqa: BLE001  (e.g. no raw data here: warn and stop auditing, or raise)
-            self._audit.recompute_failed(error, sample_id, self._unique_name)
-            return
-        candidates = [] if output is None else [output] if isinstance(output, Mapping) else list(output)
-        wanted = sample_id_key(sample_id)
-        fresh = next((s for s in candidates if sample_id_key(s.get("data.sample_id")) == wanted), None)
-        if fresh is None:
-            produced = [s.get("data.sample_id") for s in candidates]
-            self._audit.audit(cached, NDict({"(no sample: the pipeline now produces)": produced}), sample_id)
-            return
-        self._audit.audit(cached, fresh if keys is None else fresh.get_multi(keys), sample_id)
-
     # ------------------------------------------------------------------ invalidation
     def delete(self, sample_ids: Sequence[Hashable]) -> int:
         """Forget the given original sample ids and their output samples in every cache dir, so that the next
@@ -625,13 +463,13 @@ class SamplesCacher:
         deleted = 0
         for orig_id in sample_ids:
             key = sample_id_key(orig_id)
-            for store in self._read_stores():
+            for store in self._places.read_stores():
                 info = store.get_object(f"info:{key}")
                 if info is None:
                     continue
                 store.delete(f"info:{key}")  # first: without it the id counts as not cached
                 for final_id in info["final_ids"] or []:
-                    for other in self._read_stores():
+                    for other in self._places.read_stores():
                         other.delete(f"sample:{sample_id_key(final_id)}")
                 deleted += 1
         self.finalize()
@@ -644,14 +482,7 @@ class SamplesCacher:
 
     def cached_sample_ids(self) -> list[Hashable]:
         """The original ids cached in any cache dir (in storage order)."""
-        ids: dict[str, Hashable] = {}
-        for store in self._read_stores():
-            for key in store.all_keys():
-                if key.startswith("info:") and key not in ids:
-                    info = store.get_object(key)
-                    if info is not None:
-                        ids[key] = info["orig_id"]
-        return list(ids.values())
+        return [info["orig_id"] for info in self._places.info_records()]
 
     def __repr__(self) -> str:
         mode = ", read_only" if self._read_only else ""

@@ -5,16 +5,66 @@ while a process has one open.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from fuse.data.cache._identity import lenient_identity
 from fuse.data.cache._locks import remove_tree_atomically, sweep_removed, try_remove_cache_dir
 
-__all__ = ["StaleCacheWarning", "other_versions", "remove_all_versions", "remove_unused", "stale_message"]
+if TYPE_CHECKING:
+    from fuse.data._pipeline import PipelineDefault
+
+__all__ = [
+    "CACHE_FORMAT_VERSION",
+    "StaleCacheWarning",
+    "other_versions",
+    "remove_all_versions",
+    "remove_unused",
+    "stale_message",
+    "version_name",
+]
 
 _log = logging.getLogger("fuse.data")
+
+CACHE_FORMAT_VERSION = 2
+"""Bumped when the stored form changes; part of every pipeline hash, so old caches are never misread."""
+_HASH_PREFIX = "hash_"
+
+
+def version_name(
+    pipeline: PipelineDefault,
+    unique_name: str,
+    *,
+    use_pipeline_hash: bool,
+    cache_version: str | None,
+    report: bool = False,
+) -> tuple[str, str]:
+    """The directory name of the pipeline's current version (``hash_<digest>``) and the cache identity it hashes.
+
+    With ``cache_version`` values without a stable identity are left out (logged when ``report``); without
+    ``use_pipeline_hash`` the name is fixed (``hash_fixed``, or ``hash_fixed_<digest of cache_version>``).
+    """
+    if not use_pipeline_hash:
+        fixed = "" if cache_version is None else "_" + hashlib.sha256(cache_version.encode()).hexdigest()[:16]
+        return f"{_HASH_PREFIX}fixed{fixed}", f"fixed{fixed}"
+    digest = hashlib.sha256(f"fuse-cache-v{CACHE_FORMAT_VERSION}|{pipeline.get_name()}|".encode())
+    if cache_version is None:
+        identity = pipeline.cache_identity()
+    else:
+        digest.update(f"cache_version:{cache_version}|".encode())
+        with lenient_identity() as skipped:
+            identity = pipeline.cache_identity()
+        if skipped and report:
+            _log.warning(
+                "cache %r: not part of the cache key (cache_version=%r stands for them; change it when they "
+                "change): %s", unique_name, cache_version, "; ".join(skipped[:10]),
+            )  # fmt: skip
+    digest.update(identity.encode())
+    return _HASH_PREFIX + digest.hexdigest()[:32], identity
 
 
 class StaleCacheWarning(UserWarning):

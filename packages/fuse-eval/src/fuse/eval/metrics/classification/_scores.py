@@ -5,6 +5,7 @@ count, and binary risks with their outcomes.
 from __future__ import annotations
 
 import functools
+from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -222,5 +223,6 @@ class CurveMetric(MetricDefault):
         self._output_filename = output_filename
         self._class_names = class_names
 
+    @abstractmethod
     def _curves(self, pred: Any, target: Any, sample_weight: Any = None) -> dict[str, Any]:
-        raise NotImplementedError
+        """``{class name: curve}`` for these predictions (each subclass computes its own kind of curve)."""

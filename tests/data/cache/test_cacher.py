@@ -314,7 +314,9 @@ def test_an_error_mid_block_keeps_the_samples_computed_before_it(
         cacher.cache_samples(ids)
     assert computed() == ids[:5]
     assert [i for i in ids if cacher._find_info(sample_id_key(i))[0]] == ids[:5]  # committed although the block failed
-    assert not [key for key in cacher._places.claims_store().all_keys() if key.startswith("claim:")]  # all claims released
+    assert not [
+        key for key in cacher._places.claims_store().all_keys() if key.startswith("claim:")
+    ]  # all claims released
     monkeypatch.delenv("FUSE_TEST_FAIL_AT")
     assert SamplesCacher("e", pipeline, tmp_path / "c", verbose=0).cache_samples(ids) == {i: [i] for i in ids}
     assert computed() == ids  # only the missing ones were computed again

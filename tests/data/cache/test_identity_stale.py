@@ -30,6 +30,7 @@ from fuse.data import (
     UnstableIdentityError,
     value_identity,
 )
+from fuse.data.cache import _code_walk as code_walk_module
 from fuse.data.cache import _identity as identity_module
 from fuse.data.cache import _origin as origin_module
 
@@ -366,7 +367,7 @@ def test_compiled_code_outside_a_distribution_is_refused(monkeypatch: pytest.Mon
     class Extension:  # stands for a class of a compiled module that is not installed as a distribution
         pass
 
-    monkeypatch.setattr(identity_module, "has_no_code", lambda cls: cls is Extension)
+    monkeypatch.setattr(code_walk_module, "has_no_code", lambda cls: cls is Extension)
     with pytest.raises(UnstableIdentityError, match=r"op\['x'\].*compiled code outside any installed distribution"):
         value_identity({"x": Extension}, "op")
     with identity_module.lenient_identity() as skipped:

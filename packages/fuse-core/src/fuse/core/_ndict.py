@@ -9,7 +9,6 @@ that prefix.
 from __future__ import annotations
 
 import copy
-import difflib
 from abc import ABCMeta
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -17,27 +16,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-import numpy as np
+from fuse.core._keypaths import LEAF_TYPES as _LEAF_TYPES
+from fuse.core._keypaths import (
+    NestedKeyError,
+    check_key,
+    closest_keys,
+    flatten_into,
+    invalid_key,
+    is_nested_mapping,
+    keypath_tree,
+    unflatten,
+)
+from fuse.core._leaf_values import take_rows, values_equal
 
 __all__ = ["NDict", "NDictView", "NestedKeyError"]
 
-# Values of these exact types are leaves: one set lookup instead of the (slower) ``Mapping`` ABC check. torch's
-# tensor types join it on first use (see _is_nested_mapping), so that fuse-core need not import torch.
-_LEAF_TYPES: set[type] = {
-    np.ndarray,
-    str,
-    bytes,
-    int,
-    float,
-    bool,
-    list,
-    tuple,
-    type(None),
-    np.float32,
-    np.float64,
-    np.int32,
-    np.int64,
-}
 _dict_get = dict.get
 _dict_setitem = dict.__setitem__
 _dict_keys = dict.keys
@@ -52,110 +45,6 @@ class _Missing:
 
 
 _MISSING: Any = _Missing()
-
-
-class NestedKeyError(KeyError):
-    """Raised when a keypath is neither a leaf nor a prefix of an ``NDict``; names the closest keypaths.
-
-    The closest keypaths are computed only when the message is read, so ``try``/``except KeyError`` stays cheap.
-
-    >>> nd = NDict({"data": {"input": {"img": 1}}})
-    >>> try:
-    ...     nd["data.inptu.img"]
-    ... except NestedKeyError as e:
-    ...     print(e)
-    keypath 'data.inptu.img' not found; closest keypaths: 'data.input.img', 'data.input', 'data'
-    """
-
-    def __init__(self, key: object, keypaths: Iterable[str] = ()) -> None:
-        super().__init__(key)
-        self.key = key
-        self._keypaths = list(keypaths)
-        self._closest: list[str] | None = None
-
-    @property
-    def closest_keys(self) -> list[str]:
-        """Up to three existing keypaths or prefixes most similar to the missing key."""
-        if self._closest is None:
-            self._closest = _closest_keys(self.key, self._keypaths, 3) if isinstance(self.key, str) else []
-        return self._closest
-
-    def __str__(self) -> str:
-        if not self._keypaths:
-            return f"keypath {self.key!r} not found; the NDict is empty"
-        return f"keypath {self.key!r} not found; closest keypaths: " + ", ".join(repr(k) for k in self.closest_keys)
-
-
-def _closest_keys(key: str, keypaths: Iterable[str], n: int) -> list[str]:
-    candidates: dict[str, None] = {}
-    for keypath in keypaths:
-        parts = keypath.split(".")
-        for i in range(1, len(parts) + 1):
-            candidates[".".join(parts[:i])] = None
-    return difflib.get_close_matches(key, list(candidates), n=n, cutoff=0)
-
-
-def _is_nested_mapping(value: Any) -> bool:
-    """Whether a value whose type is not in ``_LEAF_TYPES`` is a mapping to flatten into keypaths."""
-    if isinstance(value, Mapping):
-        return True
-    module = type(value).__module__
-    if module == "torch" or module.startswith("torch."):  # tensors are never mappings: a set lookup from now on
-        _LEAF_TYPES.add(type(value))
-    return False
-
-
-def _flatten_into(flat: dict[str, Any], prefix: str, mapping: Mapping[str, Any], root: NDict) -> None:
-    """Add the leaves of a nested mapping to ``flat`` as ``prefix + keypath``, checking every key segment."""
-    if type(mapping) is not dict and isinstance(mapping, NDict) and mapping._root() is root:
-        mapping = mapping.to_dict()  # a view of the NDict being written: snapshot it first
-    for sub_key, value in mapping.items():
-        # the test of _check_key, inlined: this loop builds every sample
-        if type(sub_key) is not str or not sub_key or sub_key[0] == "." or sub_key[-1] == "." or ".." in sub_key:
-            raise _invalid_key(prefix + sub_key if type(sub_key) is str else sub_key)
-        if type(value) not in _LEAF_TYPES and _is_nested_mapping(value):
-            _flatten_into(flat, prefix + sub_key + ".", value, root)
-        else:
-            flat[prefix + sub_key] = value
-
-
-def _check_key(key: object) -> None:
-    if type(key) is not str or not key or key[0] == "." or key[-1] == "." or ".." in key:
-        raise _invalid_key(key)
-
-
-def _invalid_key(key: object) -> Exception:
-    if not isinstance(key, str):
-        return TypeError(
-            f"NDict keys must be str keypaths such as 'data.input.img', got {key!r} ({type(key).__name__})"
-        )
-    return ValueError(f"invalid NDict keypath {key!r}: segments must be non-empty and separated by single dots")
-
-
-def _values_equal(a: Any, b: Any) -> bool:
-    """Content equality that also works for numpy arrays and array-likes (torch tensors by duck typing)."""
-    if a is b:
-        return True
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
-            return False
-        if a.shape != b.shape or a.dtype != b.dtype:
-            return False
-        try:
-            return bool(np.array_equal(a, b, equal_nan=True))
-        except TypeError:  # object or string arrays do not support equal_nan
-            return bool(np.array_equal(a, b))
-    a_shape, b_shape = getattr(a, "shape", None), getattr(b, "shape", None)
-    if a_shape is not None and b_shape is not None and not isinstance(a, np.generic):  # noqa: SIM102
-        if type(a) is not type(b) or tuple(a_shape) != tuple(b_shape):
-            return False  # array-likes (e.g. torch tensors) must not broadcast into "equal"
-    result = a == b
-    if isinstance(result, bool):
-        return result
-    reduce_all = getattr(result, "all", None)
-    if reduce_all is not None:
-        return bool(reduce_all())
-    return bool(result)
 
 
 class _NDictMethods:
@@ -249,7 +138,7 @@ class _NDictMethods:
         mine = self.to_dict()
         if mine.keys() != other_flat.keys():
             return False
-        return all(_values_equal(value, other_flat[key]) for key, value in mine.items())
+        return all(values_equal(value, other_flat[key]) for key, value in mine.items())
 
     def __ne__(self, other: object) -> bool:
         equal = self.__eq__(other)
@@ -330,25 +219,7 @@ class _NDictMethods:
         >>> sub["id"], sub["pred"].tolist(), sub["fold"]
         (['a', 'c'], [0.1, 0.3], 1)
         """
-        index_array = np.asarray(indices.cpu() if hasattr(indices, "cpu") else indices)
-        is_mask = index_array.dtype == bool
-        result: dict[str, Any] = {}
-        for key, value in self.to_dict().items():
-            if isinstance(value, (list, tuple)):
-                if is_mask:
-                    if len(index_array) != len(value):
-                        raise ValueError(
-                            f"boolean mask of length {len(index_array)} does not match key {key!r} of length {len(value)}"
-                        )
-                    selected = [item for item, keep in zip(value, index_array.tolist(), strict=True) if keep]
-                else:
-                    selected = [value[int(i)] for i in index_array.reshape(-1)]
-                result[key] = tuple(selected) if isinstance(value, tuple) else selected
-            elif hasattr(value, "shape") and hasattr(value, "__getitem__") and len(value.shape) > 0:
-                result[key] = value[indices]
-            else:
-                result[key] = value
-        return NDict(result, already_flat=True)
+        return NDict(take_rows(self.to_dict(), indices), already_flat=True)
 
     def apply_on_all(self, apply_func: Callable[..., Any], *args: Any) -> None:
         """In place: ``self[k] = apply_func(self[k], *args)`` for every leaf keypath ``k``."""
@@ -364,23 +235,7 @@ class _NDictMethods:
         >>> NDict({"a.b.c": 42, "a.d": 23}).unflatten()
         {'a': {'b': {'c': 42}, 'd': 23}}
         """
-        result: dict[str, Any] = {}
-        inner_nodes = {id(result)}  # the dicts built here, as opposed to leaf values that are dicts
-        for key, value in self.to_dict().items():
-            node = result
-            *parents, leaf = key.split(".")
-            for depth, part in enumerate(parents):
-                child = node.get(part, _MISSING)
-                if child is _MISSING:
-                    child = node[part] = {}
-                    inner_nodes.add(id(child))
-                elif id(child) not in inner_nodes:
-                    raise ValueError(_conflict_message(".".join(parents[: depth + 1]), key))
-                node = child
-            if leaf in node:
-                raise ValueError(_conflict_message(key, next(k for k in self if k.startswith(key + "."))))
-            node[leaf] = value
-        return result
+        return unflatten(self.to_dict())
 
     def get_closest_keys(self, key: str, n: int = 1) -> list[str]:
         """The ``n`` keypaths or prefixes most similar to ``key`` (``difflib``), best first.
@@ -390,7 +245,7 @@ class _NDictMethods:
         """
         if key in self:
             return [key]
-        return _closest_keys(key, self, n)
+        return closest_keys(key, self, n)
 
     def get_tree(self, print_values: bool = False) -> str:
         """The keys as an indented tree (``--- key``), optionally with ``-> value``.
@@ -400,9 +255,7 @@ class _NDictMethods:
         ------ b -> 1
         --- c -> 2
         """
-        lines: list[str] = []
-        _tree_lines(self.unflatten(), 1, print_values, lines)
-        return "\n".join(lines)
+        return keypath_tree(self.unflatten(), print_values)
 
     def print_tree(self, print_values: bool = False) -> None:
         """Print :meth:`get_tree`."""
@@ -483,8 +336,9 @@ class NDict(_NDictMethods, dict[str, Any], metaclass=ABCMeta):  # type: ignore[m
 
     def _merge_mapping(self, prefix: str, mapping: Mapping[str, Any]) -> None:
         """Store every leaf of a (nested) mapping under ``prefix`` (``""`` or ending in a dot), in order."""
+        # every leaf is read into ``flat`` before ``self`` changes: a view of ``self`` among the values is safe to read
         flat: dict[str, Any] = {}
-        _flatten_into(flat, prefix, mapping, self)
+        flatten_into(flat, prefix, mapping)
         dict.update(self, flat)  # one C-level merge instead of a slot call per leaf
 
     def __missing__(self, key: str) -> NDictView:
@@ -503,8 +357,8 @@ class NDict(_NDictMethods, dict[str, Any], metaclass=ABCMeta):  # type: ignore[m
         return None
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if type(value) not in _LEAF_TYPES and _is_nested_mapping(value):
-            _check_key(key)
+        if type(value) not in _LEAF_TYPES and is_nested_mapping(value):
+            check_key(key)
             self._merge_mapping(key + ".", value)
             return
         # a new key is checked (an existing one was checked when it was added); _check_key's test, inlined: this
@@ -512,12 +366,12 @@ class NDict(_NDictMethods, dict[str, Any], metaclass=ABCMeta):  # type: ignore[m
         if not _dict_contains(self, key) and (
             type(key) is not str or not key or key[0] == "." or key[-1] == "." or ".." in key
         ):
-            raise _invalid_key(key)
+            raise invalid_key(key)
         _dict_setitem(self, key, value)
 
     def __delitem__(self, key: str) -> None:
         if type(key) is not str:
-            raise _invalid_key(key)
+            raise invalid_key(key)
         deleted = dict.pop(self, key, _MISSING) is not _MISSING
         prefix = key + "."
         doomed = [k for k in _dict_keys(self) if k.startswith(prefix)]
@@ -584,7 +438,7 @@ class NDictView(_NDictMethods, MutableMapping[str, Any]):
 
     def _full(self, key: str) -> str:
         if type(key) is not str:
-            raise _invalid_key(key)
+            raise invalid_key(key)
         return self._prefix + key
 
     def __getitem__(self, key: str) -> Any:
@@ -603,7 +457,7 @@ class NDictView(_NDictMethods, MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         if type(key) is not str or not key:
-            raise _invalid_key(key)
+            raise invalid_key(key)
         self._root_ndict[self._prefix + key] = value
 
     def __delitem__(self, key: str) -> None:
@@ -642,22 +496,3 @@ class NDictView(_NDictMethods, MutableMapping[str, Any]):
 
 
 NDict.register(NDictView)
-
-
-def _conflict_message(leaf_key: str, sub_key: str) -> str:
-    return (
-        f"cannot unflatten: keypath {leaf_key!r} holds a value and is also the prefix of {sub_key!r}; "
-        "rename or delete one of them"
-    )
-
-
-def _tree_lines(node: dict[str, Any], level: int, print_values: bool, lines: list[str]) -> None:
-    for key, value in node.items():
-        marker = "---" * level
-        if isinstance(value, dict):
-            lines.append(f"{marker} {key}")
-            _tree_lines(value, level + 1, print_values, lines)
-        elif print_values:
-            lines.append(f"{marker} {key} -> {value}")
-        else:
-            lines.append(f"{marker} {key}")

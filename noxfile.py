@@ -63,7 +63,8 @@ TEST_TOOLS = ["pytest>=8.1", "hypothesis>=6.100"]
 EXTRA_TEST_TOOLS: dict[str, list[str]] = {
     "core": ["openpyxl", "tqdm"],
     "eval": ["matplotlib", "pycocotools", "nibabel"],
-    "data": ["scikit-learn"],  # the folds are checked against sklearn's shuffle (fuse-data itself does not need it)
+    # the folds are checked against sklearn's shuffle (fuse-data itself does not need it); the tokenizers extra
+    "data": ["scikit-learn", "tokenizers>=0.15", "PyYAML>=6"],
     "imaging": ["SimpleITK>=2.3", "matplotlib"],  # the itk and plot extras
 }
 LINT_TOOLS = ["ruff==0.17.6", "import-linter==2.16", "tomli>=2; python_version < '3.11'"]  # tomli: package_graph.py
@@ -75,10 +76,20 @@ TYPE_TOOLS = [
     NOX,
     "SimpleITK>=2.3",
     "matplotlib",
-]  # + the optional libraries fuse-imaging types against
+    "tokenizers>=0.15",
+    "types-PyYAML",
+]  # + the optional libraries fuse-imaging and fuse-data's modular tokenizer type against
 # the integration tests: the examples' plots and readers; the repository tooling (this file, the workflows, a built
 # wheel's metadata)
-INTEGRATION_TOOLS = ["matplotlib", "SimpleITK>=2.3", NOX, "PyYAML", "hatchling>=1.27"]
+INTEGRATION_TOOLS = [
+    "matplotlib",
+    "SimpleITK>=2.3",
+    NOX,
+    "PyYAML",
+    "hatchling>=1.27",
+    "pycocotools",
+    "tokenizers>=0.15",
+]
 WHEEL_TOOLS = ["build", "hatchling>=1.27", "twine"]
 
 # tests targets: each package (tests/integration has its own session, whose venv holds them all)

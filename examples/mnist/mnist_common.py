@@ -171,7 +171,9 @@ def save_predictions(predictions: Sequence[Any] | None, path: Path) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------------- evaluation
-def evaluate(predictions_file: Path, eval_dir: Path, num_of_bootstraps: int = 1000) -> NDict:
+def evaluate(
+    predictions_file: Path, eval_dir: Path, num_of_bootstraps: int = 1000, plots: bool = True, split: str = "test"
+) -> NDict:
     """fuse-eval on a predictions file, two ways, both written to ``eval_dir``:
 
     - the evaluator (``EvaluatorDefault``, FuseMedML's way): accuracy with a 95% Wilson interval on the count of
@@ -181,9 +183,10 @@ def evaluate(predictions_file: Path, eval_dir: Path, num_of_bootstraps: int = 10
     - the report (``write_report``) in ``eval_dir/report``: the AUCs and AUC-PRs with 95% bootstrap intervals
       (``num_of_bootstraps`` resamplings, each digit resampled separately), the accuracy and every digit's
       sensitivity, specificity, PPV and NPV with their counts and 95% Wilson intervals, the confusion matrix,
-      calibration and figures (``report.html``, ``results.md``, ``results.json``, ``*.png``).
+      calibration and figures (``report.html``, ``results.md``, ``results.json``, ``*.png`` unless not ``plots``).
 
-    Returns the evaluator's results (``results["metrics.accuracy.org"]``, ``...conf_lower``, ``...successes``).
+    ``split`` names the predicted images in the report's title. Returns the evaluator's results
+    (``results["metrics.accuracy.org"]``, ``...conf_lower``, ``...successes``).
     """
     predictions = read_dataframe(predictions_file)
     metrics: dict[str, MetricBase] = {
@@ -194,8 +197,9 @@ def evaluate(predictions_file: Path, eval_dir: Path, num_of_bootstraps: int = 10
     settings = ReportSettings(
         proportion_ci="wilson",
         bootstraps=num_of_bootstraps,
-        title="MNIST digit classification (LeNet), test split",
-        description=f"{len(predictions)} test images of {predictions_file.name}; the predicted digit is the argmax.",
+        title=f"MNIST digit classification (LeNet), {split} split",
+        description=f"{len(predictions)} {split} images of {predictions_file.name}; the predicted digit is the argmax.",
+        plots=plots,
     )
     probabilities = np.stack(predictions[PROBABILITIES].to_list())
     write_report(

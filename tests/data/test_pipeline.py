@@ -141,3 +141,25 @@ def test_retry_pipeline_replaces_a_failing_sample(caplog: pytest.LogCaptureFixtu
     never = PipelineDefaultRetryAnySample("p", [(load, {})], sample_ids=["broken"], max_retry_attempts=2)
     with pytest.raises(OSError, match="unreadable"):
         never(create_initial_sample("broken"))
+
+
+class _OpWithCostlyRepr(OpBase):
+    """An op whose repr is expensive (like OpReadDataframe holding a DataFrame): counts how often it is built."""
+
+    reprs = 0
+
+    def __call__(self, sample_dict: NDict) -> Any:
+        return sample_dict if sample_dict["data.sample_id"] != "bad" else 3
+
+    def __repr__(self) -> str:
+        type(self).reprs += 1
+        return "OpWithCostlyRepr()"
+
+
+def test_a_sample_passing_through_does_not_build_the_ops_error_text() -> None:
+    pipeline = PipelineDefault("costly", [(_OpWithCostlyRepr(), {})])
+    for sample_id in range(20):
+        pipeline(create_initial_sample(sample_id))
+    assert _OpWithCostlyRepr.reprs == 0
+    with pytest.raises(TypeError, match=r"op OpWithCostlyRepr\(\) returned int"):
+        pipeline(create_initial_sample("bad"))

@@ -14,11 +14,33 @@ import pytest
 import fuse.data
 from fuse.core import defining_module
 
-PUBLISHED = [
+CALLABLES = [
     name
     for name in fuse.data.__all__
     if isinstance(getattr(fuse.data, name), type) or callable(getattr(fuse.data, name))
 ]
+# FuseMedML's fuse.data re-exported NDict and the sample helpers: the same objects as fuse.core's, whose path they keep
+FROM_CORE = [name for name in CALLABLES if (defining_module(getattr(fuse.data, name)) or "").startswith("fuse.core")]
+PUBLISHED = [name for name in CALLABLES if name not in FROM_CORE]
+
+
+def test_fusemedml_re_exports_are_fuse_cores_objects() -> None:
+    import fuse.core
+
+    assert sorted(FROM_CORE) == [
+        "NDict",
+        "create_initial_sample",
+        "get_initial_sample_id",
+        "get_initial_sample_id_key",
+        "get_sample_id",
+        "get_sample_id_key",
+        "get_specific_sample_from_potentially_morphed",
+        "set_initial_sample_id",
+        "set_sample_id",
+    ]
+    for name in FROM_CORE:
+        assert getattr(fuse.data, name) is getattr(fuse.core, name)
+        assert getattr(fuse.data, name).__module__ == "fuse.core"  # one public path, also in pickles
 
 
 @pytest.mark.parametrize("name", PUBLISHED)

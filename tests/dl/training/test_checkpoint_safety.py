@@ -82,3 +82,26 @@ def test_a_checkpoint_names_no_fuse_module_so_it_loads_whatever_file_a_class_mov
     loaded = LightningModuleDefault.load_from_checkpoint(checkpoint, model=make_model(seed=5))
     for name, value in module.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[name], value)
+
+
+def test_a_second_fit_into_the_same_folder_replaces_the_checkpoints_it_reads_back(tmp_path: Path) -> None:
+    """``best_epoch.ckpt`` and ``last.ckpt`` hold the latest fit's model: Lightning's version counter used to write
+    ``best_epoch-v1.ckpt`` on a rerun, so whoever loaded ``best_epoch.ckpt`` got the earlier run's weights."""
+    weights = []
+    for seed in (0, 1):
+        module = make_module(tmp_path / "model", seed=seed)
+        trainer = pl.Trainer(
+            max_epochs=1,
+            limit_train_batches=1,
+            accelerator="cpu",
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        trainer.fit(module, make_loader(range(16), batch_size=8), make_loader(range(16, 24), batch_size=8))
+        weights.append({name: value.clone() for name, value in module.state_dict().items()})
+    assert sorted(path.name for path in (tmp_path / "model").glob("*.ckpt")) == ["best_epoch.ckpt", "last.ckpt"]
+    for name in ("best_epoch.ckpt", "last.ckpt"):
+        saved = torch.load(tmp_path / "model" / name, weights_only=True)["state_dict"]
+        assert all(torch.equal(saved[key], weights[1][key]) for key in weights[1]), name
+        assert not all(torch.equal(saved[key], weights[0][key]) for key in weights[0]), name

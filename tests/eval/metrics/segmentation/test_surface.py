@@ -118,7 +118,7 @@ def test_hausdorff_uses_coordinates_not_rows() -> None:
     # FuseMedML treated the mask rows as points: [1,0,0,0] vs [0,0,0,1] gave sqrt(2)
     assert hausdorff_distance(np.array([[1, 0, 0, 0]]), np.array([[0, 0, 0, 1]])) == {"1": 3.0}
     assert hausdorff_distance(np.array([[1, 0, 0, 0]]), np.array([[0, 0, 0, 1]]), spacing=(1, 0.5)) == {"1": 1.5}
-    assert Metric2DHausdorff is MetricHausdorff
+    assert issubclass(Metric2DHausdorff, MetricHausdorff)  # FuseMedML's name, FuseMedML's argument order
 
 
 def test_distance_metrics_through_the_evaluator_with_per_sample_spacing() -> None:

@@ -16,6 +16,7 @@ from fuse.core._config import Config, get_config_function
 from fuse.core._errors import add_note
 from fuse.core._file_io import (
     create_dir,
+    create_or_reset_dir,
     delete_directory_tree,
     load_pickle,
     read_dataframe,
@@ -49,12 +50,15 @@ from fuse.core._paths import add_base_prefix, change_extension, get_extension, g
 from fuse.core._profiling import Profiler, Timer
 from fuse.core._progress import progress
 from fuse.core._public_names import defining_module, publish_public_names
+from fuse.core._renamed import renamed_keywords
 from fuse.core._sample import (
     INITIAL_SAMPLE_ID_KEY,
     SAMPLE_ID_KEY,
     create_initial_sample,
     get_initial_sample_id,
+    get_initial_sample_id_key,
     get_sample_id,
+    get_sample_id_key,
     get_specific_sample_from_potentially_morphed,
     set_initial_sample_id,
     set_sample_id,
@@ -91,6 +95,7 @@ __all__ = [
     "change_extension",
     "create_dir",
     "create_initial_sample",
+    "create_or_reset_dir",
     "defining_module",
     "delete_directory_tree",
     "draw_samples_recursively",
@@ -101,7 +106,9 @@ __all__ = [
     "get_extension",
     "get_from_global_storage",
     "get_initial_sample_id",
+    "get_initial_sample_id_key",
     "get_sample_id",
+    "get_sample_id_key",
     "get_specific_sample_from_potentially_morphed",
     "get_valid_filename",
     "is_tensor",
@@ -113,6 +120,7 @@ __all__ = [
     "read_dataframe",
     "read_text_file",
     "remove_extension",
+    "renamed_keywords",
     "run_in_subprocess",
     "run_multiprocessed",
     "save_dataframe",

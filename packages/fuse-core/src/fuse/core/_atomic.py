@@ -9,6 +9,8 @@ import uuid
 from types import TracebackType
 from typing import IO, Any
 
+from fuse.core._renamed import renamed_keywords
+
 __all__ = ["AtomicFileWriter"]
 
 _COMPRESSORS: dict[str, Any] = {".gz": gzip.open, ".bz2": bz2.open, ".pbz2": bz2.open}
@@ -26,7 +28,8 @@ class AtomicFileWriter:
     the block ends without an exception; on an exception the temporary file is removed and ``path`` is
     untouched. Files ending in ``.gz`` / ``.bz2`` / ``.pbz2`` are compressed, unless ``compress=False`` (bytes that
     are already compressed, e.g. a ``.nii.gz`` copied out of an archive). With ``durable=True`` the data and the
-    directory entry are fsynced, so the file also survives a power loss.
+    directory entry are fsynced, so the file also survives a power loss. FuseMedML's ``filename=`` keyword still
+    works, with a ``DeprecationWarning``.
 
     >>> import os, tempfile
     >>> target = os.path.join(tempfile.mkdtemp(), "notes.txt")
@@ -36,6 +39,7 @@ class AtomicFileWriter:
     'hello'
     """
 
+    @renamed_keywords(filename="path")
     def __init__(
         self,
         path: str | os.PathLike[str],

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from fuse.core._atomic import AtomicFileWriter, compressor_for
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "create_dir",
+    "create_or_reset_dir",
     "delete_directory_tree",
     "load_pickle",
     "read_dataframe",
@@ -213,8 +215,69 @@ def create_dir(dir_path: PathLike, error_if_exist: bool = False) -> None:
 
 
 def delete_directory_tree(del_dir: PathLike) -> bool:
-    """Delete a directory tree. ``False`` when it did not exist; an error is raised when it could not be deleted."""
+    """Delete a directory tree. ``False`` when it did not exist; an error is raised when it could not be deleted.
+
+    The filesystem root, your home directory, the current directory and any directory holding one of them are
+    refused (``ValueError`` naming the path).
+    """
     if not os.path.isdir(del_dir):
         return False
+    _refuse_protected_dir(del_dir, "delete_directory_tree")
     shutil.rmtree(del_dir)
     return True
+
+
+def create_or_reset_dir(dir_path: PathLike, ignore_files: Iterable[str] = (), force_reset: bool = False) -> None:
+    """Create ``dir_path``, or empty it when it exists, keeping the top-level entries named in ``ignore_files``.
+
+    A directory that holds other entries is emptied only with ``force_reset=True``; otherwise ``FileExistsError``
+    names it (FuseMedML asked on the terminal, which blocks a batch job). The filesystem root, your home directory,
+    the current directory and any directory holding one of them are refused (``ValueError``). Symbolic links are
+    removed, never followed. Entries that cannot be removed raise ``OSError`` listing them.
+
+    >>> import os, tempfile
+    >>> out = os.path.join(tempfile.mkdtemp(), "run")
+    >>> create_or_reset_dir(out)
+    >>> save_text_file(os.path.join(out, "old.txt"), "x")
+    >>> save_text_file(os.path.join(out, "keep.txt"), "x")
+    >>> create_or_reset_dir(out, ignore_files=["keep.txt"], force_reset=True)
+    >>> os.listdir(out)
+    ['keep.txt']
+    """
+    _refuse_protected_dir(dir_path, "create_or_reset_dir")
+    keep = {ignore_files} if isinstance(ignore_files, str) else set(ignore_files)  # one str is one name
+    create_dir(dir_path)
+    doomed = sorted(name for name in os.listdir(dir_path) if name not in keep)
+    if not doomed:
+        return
+    if not force_reset:
+        shown = ", ".join(doomed[:5]) + (", ..." if len(doomed) > 5 else "")
+        raise FileExistsError(
+            f"create_or_reset_dir: {os.fspath(dir_path)!r} already holds {len(doomed)} entries ({shown}); pass "
+            "force_reset=True to delete them, or choose another directory"
+        )
+    failed: list[str] = []
+    for name in doomed:
+        entry = os.path.join(dir_path, name)
+        try:
+            if os.path.isdir(entry) and not os.path.islink(entry):
+                shutil.rmtree(entry)
+            else:
+                os.unlink(entry)
+        except OSError as error:
+            failed.append(f"{entry} ({error.strerror or error})")
+    if failed:
+        raise OSError(f"create_or_reset_dir could not remove {len(failed)} entries: {'; '.join(failed[:10])}")
+
+
+def _refuse_protected_dir(path: PathLike, who: str) -> None:
+    """Raise ``ValueError`` when deleting ``path`` would delete the filesystem root, home or current directory."""
+    target = Path(os.path.realpath(path))
+    protected = {"the filesystem root": Path(target.anchor), "your home directory": Path.home().resolve()}
+    protected["the current directory"] = Path.cwd().resolve()
+    for what, place in protected.items():
+        if place == target or target in place.parents:
+            holds = "is" if place == target else "holds"
+            raise ValueError(
+                f"{who} refuses {os.fspath(path)!r}: it {holds} {what} ({place}); give a dedicated directory"
+            )

@@ -16,7 +16,9 @@ __all__ = [
     "SAMPLE_ID_KEY",
     "create_initial_sample",
     "get_initial_sample_id",
+    "get_initial_sample_id_key",
     "get_sample_id",
+    "get_sample_id_key",
     "get_specific_sample_from_potentially_morphed",
     "set_initial_sample_id",
     "set_sample_id",
@@ -24,6 +26,24 @@ __all__ = [
 
 SAMPLE_ID_KEY = "data.sample_id"
 INITIAL_SAMPLE_ID_KEY = "data.initial_sample_id"
+
+
+def get_sample_id_key() -> str:
+    """The keypath of a sample's id, :data:`SAMPLE_ID_KEY` (FuseMedML's function; the constant reads better).
+
+    >>> get_sample_id_key() == SAMPLE_ID_KEY == "data.sample_id"
+    True
+    """
+    return SAMPLE_ID_KEY
+
+
+def get_initial_sample_id_key() -> str:
+    """The keypath of the id a sample was created from, :data:`INITIAL_SAMPLE_ID_KEY` (FuseMedML's function).
+
+    >>> get_initial_sample_id_key()
+    'data.initial_sample_id'
+    """
+    return INITIAL_SAMPLE_ID_KEY
 
 
 def create_initial_sample(initial_sample_id: Hashable, sample_id: Hashable | None = None) -> NDict:

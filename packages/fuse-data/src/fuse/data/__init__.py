@@ -12,7 +12,22 @@
 42
 """
 
-from fuse.core import publish_public_names
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+from fuse.core import (
+    NDict,
+    create_initial_sample,
+    get_initial_sample_id,
+    get_initial_sample_id_key,
+    get_sample_id,
+    get_sample_id_key,
+    get_specific_sample_from_potentially_morphed,
+    publish_public_names,
+    set_initial_sample_id,
+    set_sample_id,
+)
 from fuse.data._pipeline import BOOKKEEPING_PREFIX, PipelineDefault, PipelineDefaultRetryAnySample
 from fuse.data._sample_keys import MissingSampleKeyError, sample_value
 from fuse.data._version import __version__
@@ -28,9 +43,11 @@ from fuse.data.cache._publish import (
     published_cache_dirs,
     verify_cache_shard,
 )
+from fuse.data.cache._run_cached import run_cached_func
 from fuse.data.cache._shards import CacheShard, CacheShardError
 from fuse.data.cache._store import ReadOnlyCacheError
 from fuse.data.cache._versions import StaleCacheWarning
+from fuse.data.dataset._base import DatasetBase
 from fuse.data.dataset._collate import CollateDefault
 from fuse.data.dataset._dataset import DatasetDefault
 from fuse.data.dataset._export import ExportDataset, SupportsGetMulti
@@ -74,10 +91,19 @@ __all__ = [
     "CorruptCachedSampleError",
     "CorruptCacheError",
     "DataTypeBasic",
+    "DatasetBase",
     "DatasetDefault",
     "DatasetWrapSeqToDict",
+    "EmbeddingInfo",
     "ExportDataset",
+    "FastModularTokenizer",
+    "InjectorToModularTokenizerLib",
     "MissingSampleKeyError",
+    "ModularTokenizer",
+    "ModularTokenizerInput",
+    "ModularTokenizerOp",
+    "ModularTokenizerWithoutInjectOp",
+    "NDict",
     "OpApplyPatterns",
     "OpApplyTypes",
     "OpAugOneHot",
@@ -134,11 +160,19 @@ __all__ = [
     "SupportsGetMulti",
     "TypeDetectorBase",
     "TypeDetectorPatternsBased",
+    "TypedInput",
     "UnstableIdentityError",
     "__version__",
     "balanced_division",
+    "create_initial_sample",
     "dataset_balanced_division_to_folds",
     "find_collect_marker",
+    "get_initial_sample_id",
+    "get_initial_sample_id_key",
+    "get_sample_id",
+    "get_sample_id_key",
+    "get_specific_sample_from_potentially_morphed",
+    "list_to_tokenizer_string",
     "op_call",
     "op_reverse",
     "open_published_cache",
@@ -146,10 +180,65 @@ __all__ = [
     "publication_state",
     "publish_cache_shards",
     "published_cache_dirs",
+    "run_cached_func",
     "sample_id_key",
     "sample_value",
+    "set_initial_sample_id",
+    "set_sample_id",
+    "special_wrap_input",
+    "strip_special_wrap",
     "value_identity",
     "verify_cache_shard",
 ]
 
-publish_public_names(globals(), __name__, __all__)
+if TYPE_CHECKING:
+    from fuse.data.tokenizers._injector import EmbeddingInfo, InjectorToModularTokenizerLib
+    from fuse.data.tokenizers._inputs import ModularTokenizerInput, TypedInput, list_to_tokenizer_string
+    from fuse.data.tokenizers._modular_tokenizer import ModularTokenizer
+    from fuse.data.tokenizers._op import FastModularTokenizer, ModularTokenizerOp, ModularTokenizerWithoutInjectOp
+    from fuse.data.tokenizers._special_tokens import special_wrap_input, strip_special_wrap
+
+# the modular tokenizer needs the optional `tokenizers` extra, and importing it costs time: its names load on first use
+_TOKENIZER_NAMES = {
+    "EmbeddingInfo": "fuse.data.tokenizers._injector",
+    "FastModularTokenizer": "fuse.data.tokenizers._op",
+    "InjectorToModularTokenizerLib": "fuse.data.tokenizers._injector",
+    "ModularTokenizer": "fuse.data.tokenizers._modular_tokenizer",
+    "ModularTokenizerInput": "fuse.data.tokenizers._inputs",
+    "ModularTokenizerOp": "fuse.data.tokenizers._op",
+    "ModularTokenizerWithoutInjectOp": "fuse.data.tokenizers._op",
+    "TypedInput": "fuse.data.tokenizers._inputs",
+    "list_to_tokenizer_string": "fuse.data.tokenizers._inputs",
+    "special_wrap_input": "fuse.data.tokenizers._special_tokens",
+    "strip_special_wrap": "fuse.data.tokenizers._special_tokens",
+}
+TOKENIZERS_EXTRA = 'pip install "fuse-data[tokenizers]"'
+
+publish_public_names(globals(), __name__, [name for name in __all__ if name not in _TOKENIZER_NAMES])
+if importlib.util.find_spec("tokenizers") is None or importlib.util.find_spec("yaml") is None:
+    # without the extra, `from fuse.data import *` must still work
+    __all__ = [name for name in __all__ if name not in _TOKENIZER_NAMES]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a modular-tokenizer name on first use (PEP 562), published as ``fuse.data.<name>``."""
+    module_name = _TOKENIZER_NAMES.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name not in ("tokenizers", "yaml"):
+            raise
+        raise ImportError(
+            f"fuse.data.{name} needs the optional {error.name!r} library: {TOKENIZERS_EXTRA}", name=error.name
+        ) from error
+    names = [n for n, m in _TOKENIZER_NAMES.items() if m == module_name]
+    values = {n: getattr(module, n) for n in names}
+    publish_public_names(values, __name__, names)
+    globals().update(values)
+    return values[name]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_TOKENIZER_NAMES))

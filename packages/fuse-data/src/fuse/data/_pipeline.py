@@ -183,6 +183,8 @@ class PipelineDefault(OpReversibleBase):
         return [self._as_sample(result, op)]
 
     def _as_sample(self, result: Any, op: Any) -> NDict:
+        if isinstance(result, dict):  # a sample: no error message to build (an op's repr can cost a DataFrame's repr)
+            return as_pipeline_sample(result, "")
         return as_pipeline_sample(result, f"pipeline {self._name!r}: op {op!r}")
 
     def reverse(self, sample_dict: NDict, key_to_reverse: str, key_to_follow: str, op_id: str | None = None) -> NDict:

@@ -30,8 +30,9 @@ from fuse.dl.backbones._unet import UNet
 from fuse.dl.backbones._vit import ProjectPatchesTokenizer, Transformer, ViT, vit_base, vit_small, vit_tiny
 from fuse.dl.heads._classifiers import ClassifierFCN, ClassifierFCN3D, ClassifierMLP
 from fuse.dl.heads._heads import Head1D, Head3D, HeadDenseSegmentation, HeadGlobalPoolingClassifier
+from fuse.dl.heads._pooling import ModularPooling1D
 from fuse.dl.losses._base import LossBase, LossDefault, LossExtractFromBatchDict, LossWarmUp, LossWrapToDict
-from fuse.dl.losses._contrastive import SupervisedContrastiveLoss
+from fuse.dl.losses._contrastive import SupervisedContrastiveLoss, softcrossentropyloss, supervised_contrastive_loss
 from fuse.dl.losses._dice import BinaryDiceLoss, DiceLoss
 from fuse.dl.losses._focal import FocalLoss
 from fuse.dl.losses._segmentation import LossSegmentationCrossEntropy
@@ -82,6 +83,7 @@ __all__ = [
     "ModelSiamese",
     "ModelWrapDictToSeq",
     "ModelWrapSeqToDict",
+    "ModularPooling1D",
     "ProjectPatchesTokenizer",
     "SupervisedContrastiveLoss",
     "Transformer",
@@ -97,9 +99,11 @@ __all__ = [
     "model_default_callbacks",
     "run_cross_validation",
     "save_model",
+    "softcrossentropyloss",
     "step_extract_predictions",
     "step_losses",
     "step_metrics",
+    "supervised_contrastive_loss",
     "vit_base",
     "vit_small",
     "vit_tiny",

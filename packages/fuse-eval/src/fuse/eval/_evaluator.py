@@ -83,6 +83,33 @@ class EvaluatorDefault:
             write_results(results, output_dir)
         return results
 
+    def read_data(
+        self,
+        data: Any,
+        ids: Sequence[Hashable] | pd.DataFrame | None = None,
+        id_key: str = "id",
+        error_missing_ids: bool = True,
+    ) -> pd.DataFrame:
+        """Every input form of :meth:`eval` (with ``batch_size=None``) as one DataFrame indexed by id, restricted to
+        ``ids`` (FuseMedML's ``read_data``). ``ids`` may also be FuseMedML's ``ids_df``, a DataFrame whose
+        ``id_key`` column, else its index, holds the ids. Rows keep the data's order; duplicate ids always raise.
+
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"id": ["a", "b", "c"], "pred": [0.1, 0.9, 0.4]})
+        >>> EvaluatorDefault().read_data(frame, ids=["c", "a"])["pred"].tolist()
+        [0.1, 0.4]
+        """
+        if isinstance(ids, pd.DataFrame):
+            ids = (ids[id_key] if id_key in ids.columns else ids.index).tolist()
+        return read_data(data, ids, id_key=id_key, error_missing_ids=error_missing_ids)
+
+    def dump_metrics_results(self, metrics_results: NDict, output_dir: str | os.PathLike[str]) -> None:
+        """Write ``results.txt``, ``results.json`` and ``results.md`` to ``output_dir``, as :meth:`eval` does with
+        ``output_dir`` (FuseMedML's ``dump_metrics_results``, which wrote ``results.txt`` and a pickle); metrics whose
+        name starts with ``_`` are left out.
+        """
+        write_results(metrics_results, output_dir)
+
 
 def _named(name: str, step: str, func: Any, *args: Any) -> Any:
     """Call ``func``; an error keeps its type and, on Python 3.11+, gets a note naming the metric."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from fuse.core import NDict, create_initial_sample, is_tensor, to_numpy
+from fuse.core import SAMPLE_ID_KEY, NDict, create_initial_sample, is_tensor, renamed_keywords, to_numpy
 from fuse.data.cache._ids import sample_id_key
 
 __all__ = ["SampleCachingAudit", "SampleCachingAuditError", "SampleCachingAuditWarning", "compare_samples"]
@@ -163,8 +163,15 @@ class SampleCachingAudit:
             return
         self.audit(cached, fresh if keys is None else fresh.get_multi(keys), sample_id)
 
-    def audit(self, cached: Mapping[str, Any], fresh: Mapping[str, Any], sample_id: Any) -> None:
-        """Raise :class:`SampleCachingAuditError` naming every differing key when ``cached`` != ``fresh``."""
+    @renamed_keywords(cached_sample="cached", fresh_sample="fresh")
+    def audit(self, cached: Mapping[str, Any], fresh: Mapping[str, Any], sample_id: Any = None) -> None:
+        """Raise :class:`SampleCachingAuditError` naming every differing key when ``cached`` != ``fresh``.
+
+        ``sample_id`` names the sample in the error (default: the cached sample's ``data.sample_id``). FuseMedML's
+        ``audit(cached_sample=..., fresh_sample=...)`` keywords still work, with a ``DeprecationWarning``.
+        """
+        if sample_id is None:
+            sample_id = cached.get(SAMPLE_ID_KEY, "(no data.sample_id)")
         differences = compare_samples(cached, fresh, rtol=self.rtol, atol=self.atol, equal_nan=self.equal_nan)
         if differences:
             shown = "\n  ".join(differences[:20])

@@ -89,7 +89,8 @@ class SamplesCacher:
 
     :param unique_name: the cache's name (a directory name) — one per dataset and static pipeline purpose.
     :param pipeline: the static pipeline whose outputs are cached.
-    :param restart_cache: delete ``<cache_dir>/<unique_name>`` in every cache dir first (all hashes).
+    :param restart_cache: delete ``<cache_dir>/<unique_name>`` in every cache dir first (all hashes), as
+      :meth:`delete_cache` does (which refuses a directory holding anything but cache versions).
     :param workers: processes used by :meth:`cache_samples` (0: this process).
     :param use_pipeline_hash: ``False`` names the directory ``hash_fixed`` whatever the pipeline (``hash_fixed_<..>``
       from ``cache_version`` when given) — you then answer for staleness yourself.
@@ -241,6 +242,17 @@ class SamplesCacher:
         if self._read_only:
             raise ReadOnlyCacheError("prune() removes directories, which a read_only cacher may not do")
         return remove_unused(self.stale_cache_dirs())
+
+    def delete_cache(self) -> None:
+        """Delete this cache, every pipeline version of it, in every cache dir (what ``restart_cache=True`` does).
+
+        Each ``<cache_dir>/<unique_name>`` must hold only cache versions: one holding anything else (a wrong
+        ``cache_dirs`` or ``unique_name``) raises ``ValueError`` naming it, before anything is removed. Unlike
+        :meth:`prune` this does not wait for other processes: stop the jobs that read this cache first.
+        """
+        if self._read_only:
+            raise ReadOnlyCacheError("delete_cache() removes the cache, which a read_only cacher may not do")
+        self._places.remove_all_versions()
 
     # ------------------------------------------------------------------ building
     def _find_info(self, key: str) -> tuple[bool, list[Hashable] | None]:

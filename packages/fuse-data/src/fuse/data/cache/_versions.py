@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CACHE_FORMAT_VERSION",
     "StaleCacheWarning",
+    "check_is_cache",
     "other_versions",
     "remove_all_versions",
     "remove_unused",
@@ -33,6 +34,8 @@ _log = logging.getLogger("fuse.data")
 CACHE_FORMAT_VERSION = 2
 """Bumped when the stored form changes; part of every pipeline hash, so old caches are never misread."""
 _HASH_PREFIX = "hash_"
+# what a cache directory holds: its versions, and versions being removed or published (see _locks, _publish)
+_OWN_PREFIXES = (_HASH_PREFIX, ".removing-", ".publishing-")
 
 
 def version_name(
@@ -116,10 +119,39 @@ def remove_unused(paths: Sequence[Path]) -> list[Path]:
 
 
 def remove_all_versions(roots: Sequence[Path], unique_name: str) -> None:
-    """Remove ``<root>/<unique_name>`` under every root (``restart_cache=True``)."""
+    """Remove ``<root>/<unique_name>`` under every root (``restart_cache=True``, ``delete_cache()``).
+
+    Every ``<root>/<unique_name>`` is checked first, and nothing is removed unless all are fuse caches (see
+    :func:`check_is_cache`)."""
+    for root in roots:
+        check_is_cache(root / unique_name)
     for root in roots:
         target = root / unique_name
         sweep_removed(root)
         if target.exists():
             remove_tree_atomically(target)  # a kill meanwhile leaves a .removing-* dir, swept next time
             _log.info("restart_cache: removed %s", target)
+
+
+def check_is_cache(path: Path) -> None:
+    """Raise ``ValueError`` naming ``path`` unless it is missing or holds only this package's cache versions
+    (``hash_*`` directories and those being removed or published), so that removing a cache never removes anything else.
+    """
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_symlink() or not path.is_dir():
+        raise ValueError(
+            f"refusing to delete {str(path)!r}: a fuse cache directory is a real directory, not a "
+            f"{'symbolic link' if path.is_symlink() else 'file'}; remove it yourself if it is meant to go"
+        )
+    foreign = sorted(
+        entry.name
+        for entry in path.iterdir()
+        if not (entry.name.startswith(_OWN_PREFIXES) and entry.is_dir() and not entry.is_symlink())
+    )
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ValueError(
+            f"refusing to delete {str(path)!r}: it is not only a fuse cache (it also holds {shown}); check "
+            "cache_dirs and unique_name, or move those entries out first"
+        )

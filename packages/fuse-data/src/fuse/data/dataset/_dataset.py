@@ -14,6 +14,7 @@ from fuse.core import (
     get_from_global_storage,
     get_specific_sample_from_potentially_morphed,
     progress,
+    renamed_keywords,
     run_multiprocessed,
 )
 from fuse.data._pipeline import PipelineDefault
@@ -21,6 +22,7 @@ from fuse.data._sample_keys import MissingSampleKeyError, sample_value
 from fuse.data.cache._cacher import SampleNotCachedError, SamplesCacher
 from fuse.data.cache._identity import UnstableIdentityError
 from fuse.data.cache._ids import check_final_ids_unique, sample_id_key
+from fuse.data.dataset._base import DatasetBase
 from fuse.data.ops._control import find_collect_marker
 
 __all__ = ["DatasetDefault"]
@@ -55,7 +57,7 @@ def _is_index(item: Any) -> bool:
     return isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
 
 
-class DatasetDefault:
+class DatasetDefault(DatasetBase):
     """A dataset of samples built by a static pipeline (run once per sample and cached by ``cacher``) followed by a
     dynamic pipeline (run on every read: augmentation, tensor conversion).
 
@@ -201,8 +203,11 @@ class DatasetDefault:
         """The final sample ids (after any drop or split), as a new list."""
         return list(self._require_ids("get_all_sample_ids()"))
 
+    @renamed_keywords(final_sample_ids="sample_ids")
     def set_final_sample_ids(self, sample_ids: Sequence[Hashable]) -> None:
-        """Replace the final sample ids (FuseMedML API); prefer :meth:`subset`, which leaves this dataset alone."""
+        """Replace the final sample ids (FuseMedML API); prefer :meth:`subset`, which leaves this dataset alone.
+
+        FuseMedML's keyword ``final_sample_ids=`` still works, with a ``DeprecationWarning``."""
         self._require_created()
         self._final_ids = list(sample_ids)
         self._known_keys = None

@@ -56,6 +56,9 @@ def model_default_callbacks(
         arguments.setdefault("filename", "best_epoch")
         arguments.setdefault("auto_insert_metric_name", False)
         arguments.setdefault("save_last", False)
+        # a second fit into the same folder replaces best_epoch.ckpt: with Lightning's version counter it wrote
+        # best_epoch-v1.ckpt, and code reading best_epoch.ckpt silently got the first fit's model
+        arguments.setdefault("enable_version_counter", False)
         callbacks.append(ModelCheckpoint(**arguments))
         callbacks.append(
             ModelEpochSummary(
@@ -65,7 +68,7 @@ def model_default_callbacks(
                 print_table=print_epoch_summary,
             )
         )
-    callbacks.append(ModelCheckpoint(dirpath=dirpath, save_last=True, save_top_k=0))
+    callbacks.append(ModelCheckpoint(dirpath=dirpath, save_last=True, save_top_k=0, enable_version_counter=False))
     if log_lr:
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     return callbacks

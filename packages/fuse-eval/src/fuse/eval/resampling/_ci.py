@@ -164,6 +164,31 @@ class CI(WrappingMetric):
         self._verbose = verbose
         self._name = name
 
+    @staticmethod
+    def compute_confidence_interval(
+        method: str, org_statistic: float, bootstrap_statistics: Any, confidence: float
+    ) -> tuple[float, float]:
+        """(lower, upper) of a bootstrap interval from a statistic's resampled values, FuseMedML's formulas
+        (FuseMedML's ``CI.compute_confidence_interval``): ``method`` is ``"PERCENTILE"``, ``"NORMAL"`` or
+        ``"PIVOTAL"``, ``confidence`` a percentage. NaN resampled values (undefined on some resamplings) raise:
+        FuseMedML sorted them last, which moved the upper bound; drop them, and say how many, before calling.
+
+        >>> CI.compute_confidence_interval("PERCENTILE", 0.5, np.arange(1000) / 1000, 95)  # sorted values 25 and 975
+        (0.025, 0.975)
+        """
+        name = method.upper() if isinstance(method, str) else method
+        if name not in ("PERCENTILE", "NORMAL", "PIVOTAL"):
+            raise ValueError(f"method must be 'PERCENTILE', 'NORMAL' or 'PIVOTAL', got {method!r}")
+        samples = np.asarray(bootstrap_statistics, dtype=float).reshape(-1)
+        check_bootstrap_settings(len(samples), confidence, num_name="len(bootstrap_statistics)")
+        undefined_count = int(np.isnan(samples).sum())
+        if undefined_count:
+            raise ValueError(
+                f"{undefined_count} of {len(samples)} bootstrap_statistics are NaN (the statistic is undefined on "
+                "those resamplings): drop them and report how many, then call again"
+            )
+        return confidence_interval(name, float(org_statistic), samples, confidence)
+
     def eval(self, results: Mapping[str, Any] | None = None, ids: Ids | None = None) -> dict[str, Any]:
         id_array = self._ids_array(ids)
         original = self._metric.eval(results, id_array)

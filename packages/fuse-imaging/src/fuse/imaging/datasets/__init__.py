@@ -7,14 +7,40 @@
 """
 
 from fuse.core import publish_public_names
-from fuse.imaging.datasets._cmmd import CMMD
-from fuse.imaging.datasets._isic import ISIC
-from fuse.imaging.datasets._kits21 import KITS21
-from fuse.imaging.datasets._knight import KNIGHT
+from fuse.imaging.datasets._cmmd import CMMD, OpCMMDSampleIDDecode
+from fuse.imaging.datasets._isic import ISIC, OpEncodeMetaData, OpISICSampleIDDecode
+from fuse.imaging.datasets._kits21 import KITS21, OpKits21SampleIDDecode
+from fuse.imaging.datasets._knight import KNIGHT, OpClinicalLoad, OpKnightSampleIDDecode, OpPrepareClinical
 from fuse.imaging.datasets._mnist import MNIST
-from fuse.imaging.datasets._picai import PICAI
-from fuse.imaging.datasets._stoic21 import STOIC21
+from fuse.imaging.datasets._picai import (
+    PICAI,
+    OpLoadPICAIImage,
+    OpLoadPICAISegmentation,
+    OpLoadPICAISegmentationWholeGland,
+    OpPICAISampleIDDecode,
+)
+from fuse.imaging.datasets._stoic21 import STOIC21, OpSTOIC21SampleIDDecode
 
-__all__ = ["CMMD", "ISIC", "KITS21", "KNIGHT", "MNIST", "PICAI", "STOIC21"]
+__all__ = [
+    "CMMD",
+    "ISIC",
+    "KITS21",
+    "KNIGHT",
+    "MNIST",
+    "PICAI",
+    "STOIC21",
+    "OpCMMDSampleIDDecode",
+    "OpClinicalLoad",
+    "OpEncodeMetaData",
+    "OpISICSampleIDDecode",
+    "OpKits21SampleIDDecode",
+    "OpKnightSampleIDDecode",
+    "OpLoadPICAIImage",
+    "OpLoadPICAISegmentation",
+    "OpLoadPICAISegmentationWholeGland",
+    "OpPICAISampleIDDecode",
+    "OpPrepareClinical",
+    "OpSTOIC21SampleIDDecode",
+]
 
 publish_public_names(globals(), __name__, __all__)

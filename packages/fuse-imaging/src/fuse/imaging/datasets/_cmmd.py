@@ -1,10 +1,10 @@
 """CMMD, the Chinese Mammography Database (FuseMedML's ``fuseimg/datasets/cmmd.py``). Manual download only.
 
 Get it from The Cancer Imaging Archive (https://doi.org/10.7937/tcia.eqde-4b16; the DICOM files through the NBIA
-Data Retriever, and the clinical data sheet converted to CSV). Expected layout::
+Data Retriever, and the clinical data sheet, read as TCIA distributes it or converted to CSV). Expected layout::
 
     <data_dir>/CMMD_clinicaldata_revision.csv   (columns ID1, LeftRight, Age, number, abnormality, classification,
-                                                  subtype)
+                                                  subtype; or CMMD_clinicaldata_revision.xlsx, read with openpyxl)
     <data_dir>/CMMD/<ID1>/**/*.dcm               (one mammogram per file; ImageLaterality and ViewCodeSequence set)
 
 Sample ids are the DICOM paths relative to ``data_dir``. Keys: ``data.input.img_path``, ``data.input.img`` (the
@@ -50,11 +50,25 @@ from fuse.imaging.datasets._common import _add_channel_axis, _cached_dataset, _O
 __all__ = ["CMMD", "OpCMMDSampleIDDecode"]
 
 _CLINICAL = "CMMD_clinicaldata_revision.csv"
+_CLINICAL_XLSX = "CMMD_clinicaldata_revision.xlsx"  # what TCIA distributes; read when the CSV is not there
 _LAYOUT = (
-    f"expected <data_dir>/{_CLINICAL} and <data_dir>/CMMD/<patient>/**/*.dcm; CMMD cannot be downloaded "
-    "automatically: get it from The Cancer Imaging Archive, https://doi.org/10.7937/tcia.eqde-4b16"
+    f"expected <data_dir>/{_CLINICAL} (or TCIA's {_CLINICAL_XLSX}) and <data_dir>/CMMD/<patient>/**/*.dcm; CMMD "
+    "cannot be downloaded automatically: get it from The Cancer Imaging Archive, https://doi.org/10.7937/tcia.eqde-4b16"
 )
 _SUBTYPES = {"Luminal A": 0, "Luminal B": 1, "HER2-enriched": 2, "triple negative": 3}
+
+
+def _read_clinical(root: Path) -> pd.DataFrame:
+    """The clinical table: ``CMMD_clinicaldata_revision.csv`` when there, else TCIA's ``.xlsx`` (needs openpyxl)."""
+    if (root / _CLINICAL).is_file():
+        return pd.read_csv(root / _CLINICAL)
+    try:
+        return pd.read_excel(root / _CLINICAL_XLSX, engine="openpyxl")
+    except ImportError as error:
+        raise ImportError(
+            f"CMMD: reading {str(root / _CLINICAL_XLSX)!r} needs openpyxl: pip install openpyxl, or save the sheet "
+            f"as {str(root / _CLINICAL)!r}"
+        ) from error
 
 
 class OpCMMDSampleIDDecode(_OpSampleIdToImagePath):
@@ -64,6 +78,23 @@ class OpCMMDSampleIDDecode(_OpSampleIdToImagePath):
     >>> OpCMMDSampleIDDecode()(create_initial_sample("CMMD/D1-0001/1-1.dcm"))["data.input.img_path"]
     'CMMD/D1-0001/1-1.dcm'
     """
+
+
+_CLASSIFICATION_LABELS = {"Benign": 0, "Malignant": 1}
+
+
+def _classification_labels(merged: pd.DataFrame) -> pd.Series:
+    """``classification`` as 0 (Benign) / 1 (Malignant); any other value raises naming the rows, since reading it
+    as malignant (FuseMedML's ``!= "Benign"``) would silently mislabel a typo or an empty cell."""
+    labels = merged["classification"].map(_CLASSIFICATION_LABELS)
+    unknown = merged.loc[labels.isna(), ["ID1", "LeftRight", "classification"]].drop_duplicates()
+    if len(unknown):
+        rows = ", ".join(f"{r.ID1}/{r.LeftRight}: {r.classification!r}" for r in unknown.head(5).itertuples())
+        raise ValueError(
+            f"CMMD: the clinical table's classification must be 'Benign' or 'Malignant'; {len(unknown)} patient "
+            f"side(s) have another value ({rows}): correct the table (spelling and case matter)"
+        )
+    return labels.astype(int)
 
 
 class CMMD:
@@ -169,10 +200,11 @@ class CMMD:
         if combined.is_file():
             table = pd.read_csv(combined)
             return table, [str(f) for f in table["file"]]
-        if not (root / _CLINICAL).is_file() or not (root / "CMMD").is_dir():
-            missing = root / _CLINICAL if not (root / _CLINICAL).is_file() else root / "CMMD"
+        has_table = (root / _CLINICAL).is_file() or (root / _CLINICAL_XLSX).is_file()
+        if not has_table or not (root / "CMMD").is_dir():
+            missing = root / "CMMD" if has_table else root / _CLINICAL
             raise FileNotFoundError(f"CMMD: {str(missing)!r} not found; {_LAYOUT}")
-        clinical = pd.read_csv(root / _CLINICAL)
+        clinical = _read_clinical(root)
         if target not in clinical.columns:
             raise ValueError(f"CMMD: target must be a column of {_CLINICAL} {sorted(clinical.columns)}, got {target!r}")
         scans = []
@@ -197,7 +229,7 @@ class CMMD:
         tags = pd.DataFrame(scans, columns=["ID1", "LeftRight", "file", "view"])
         merged = pd.merge(clinical, tags, how="inner", on=["ID1", "LeftRight"])
         merged = merged[merged[target].notna()].copy()
-        merged["classification"] = np.where(merged["classification"] == "Benign", 0, 1)
+        merged["classification"] = _classification_labels(merged)
         merged["subtype"] = [_SUBTYPES.get(s, 4) if isinstance(s, str) else 4 for s in merged["subtype"]]
         merged = merged.reset_index(drop=True)
         combined.parent.mkdir(parents=True, exist_ok=True)

@@ -246,7 +246,11 @@ class ISIC:
         """Resize the image to ``resize_to`` (``(H, W)``; reflect mode, anti-aliased), make it a float32 tensor,
         augment when ``train`` (affine, color, Gaussian noise, and rarely a changed sex / age encoding), run the
         ``append`` steps, and concatenate the clinical encodings into ``data.input.clinical.all`` (float32 tensor).
+
+        The random shift is up to 1/6 of the image on each axis: FuseMedML's 50 pixels of its fixed 300x300 images.
         """
+        # in pixels after the resize; 50 of 300 (FuseMedML) whatever resize_to is, not 50 pixels of a smaller image
+        shift_rows, shift_columns = (round(50 * size / 300) for size in resize_to)
         steps: list[tuple[Any, dict[str, Any]]] = [
             (
                 OpResizeTo(channels_first=True),
@@ -263,7 +267,7 @@ class ISIC:
                         "rotate": Uniform(-180.0, 180.0),
                         "scale": Uniform(0.9, 1.1),
                         "flip": (RandBool(0.3), RandBool(0.3)),
-                        "translate": (RandInt(-50, 50), RandInt(-50, 50)),
+                        "translate": (RandInt(-shift_columns, shift_columns), RandInt(-shift_rows, shift_rows)),
                     },
                 ),
                 (

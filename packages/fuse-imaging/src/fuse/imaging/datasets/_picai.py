@@ -55,7 +55,13 @@ from fuse.imaging import (
 )
 from fuse.imaging.datasets._common import _add_channel_axis, _cached_dataset, _OpSampleIdToImagePath
 
-__all__ = ["PICAI", "OpLoadPICAIImage", "OpLoadPICAISegmentationWholeGland", "OpPICAISampleIDDecode"]
+__all__ = [
+    "PICAI",
+    "OpLoadPICAIImage",
+    "OpLoadPICAISegmentation",
+    "OpLoadPICAISegmentationWholeGland",
+    "OpPICAISampleIDDecode",
+]
 
 _WHERE = (
     "PI-CAI cannot be downloaded automatically: get the images from https://zenodo.org/record/6624726 and the "
@@ -129,6 +135,100 @@ class OpLoadPICAISegmentationWholeGland(OpBase):
             return None
         sample_dict[key_out] = _seg_to_image_order(load_image(path)[0])
         return sample_dict
+
+
+_MAX_ISUP = 5
+
+
+def _t2w_path(data_dir: Path, name: str) -> Path:
+    return data_dir / name.split("_", maxsplit=1)[0] / f"{name}_t2w.mha"
+
+
+def _case_isup(value: Any) -> int | None:
+    """The case's ISUP grade as an int in 0..5, or ``None`` when it is missing or not such a grade."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not np.isfinite(number) or number != int(number) or not 0 <= number <= _MAX_ISUP:
+        return None
+    return int(number)
+
+
+class OpLoadPICAISegmentation(OpBase):
+    """Load the csPCa lesion delineation ``dir_path/<id>.nii.gz`` (each lesion's voxels hold its ISUP grade, 0 is
+    background; e.g. picai_labels' ``csPCa_lesion_delineations/human_expert/resampled``) into ``key_out`` as an
+    ``int32`` array in the T2W image's ``[D, H, W]`` order.
+
+    - A study without a delineation file gets an all-zero mask of its T2W image's shape
+      (``data_dir/<patient_id>/<id>_t2w.mha``) when its case ISUP grade (``sample_dict[gt]``) is 0 or 1 (no csPCa
+      lesion to delineate); with a grade of 2 or more it is dropped with a warning (an empty mask would be wrong).
+    - The mask must match the case: a case graded 2 or more must have that grade among its voxel values (the case
+      grade is its worst lesion's), a case graded 0 or 1 no lesion; a study breaking this, or without a valid grade
+      (0..5), is dropped with a warning naming it. ``gt=None`` skips these checks.
+    - A mask whose shape differs from the T2W image's, or holding values other than the grades 0..5, raises
+      ``ValueError`` naming the file.
+
+    Compatibility: FuseMedML's version returned ``float64`` in NIfTI's ``(x, y, z)`` order, dropped every ISUP 1
+    case (ISUP 1 lesions are not delineated, so 1 never appears in the mask) and made the empty mask for any case.
+
+    >>> OpLoadPICAISegmentation("/data", "/labels/csPCa_lesion_delineations/human_expert/resampled")
+    OpLoadPICAISegmentation(data_dir='/data', dir_path='/labels/csPCa_lesion_delineations/human_expert/resampled')
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str], dir_path: str | os.PathLike[str]) -> None:
+        super().__init__()
+        self._data_dir = Path(data_dir)
+        self._dir_path = Path(dir_path)
+
+    def __call__(self, sample_dict: NDict, key_in: str, key_out: str, gt: str | None = None) -> NDict | None:
+        """Load (or make) the mask and check it against the case grade; ``None`` drops the sample."""
+        name = str(sample_value(sample_dict, key_in, self))
+        isup = None
+        if gt is not None:
+            raw = sample_value(sample_dict, gt, self)
+            isup = _case_isup(raw)
+            if isup is None:
+                _warn_dropped(name, f"its case ISUP grade ({gt!r}) is {raw!r}, not an integer in 0..{_MAX_ISUP}")
+                return None
+        path = self._dir_path / f"{name}.nii.gz"
+        t2w = _t2w_path(self._data_dir, name)
+        if not t2w.is_file():
+            _warn_dropped(name, f"its T2W image {str(t2w)!r} (which gives the mask's shape) does not exist")
+            return None
+        shape = load_image(t2w)[0].shape
+        if not path.is_file():
+            if isup is not None and isup >= 2:
+                _warn_dropped(
+                    name, f"lesion segmentation file {str(path)!r} does not exist and its case ISUP is {isup}"
+                )
+                return None
+            sample_dict[key_out] = np.zeros(shape, dtype=np.int32)
+            return sample_dict
+        mask = _seg_to_image_order(load_image(path)[0])
+        if mask.shape != shape:
+            raise ValueError(
+                f"PICAI: sample {name!r}: lesion segmentation {str(path)!r} has shape {mask.shape} (as [D, H, W]) but "
+                f"its T2W image {str(t2w)!r} has {shape}; use the delineations resampled to the T2W images"
+            )
+        values = np.unique(mask)
+        if not np.all((values == np.rint(values)) & (values >= 0) & (values <= _MAX_ISUP)):
+            raise ValueError(
+                f"PICAI: sample {name!r}: lesion segmentation {str(path)!r} holds values {values.tolist()[:10]}; "
+                f"expected ISUP grades 0..{_MAX_ISUP} (0: background)"
+            )
+        grades = {int(v) for v in values if v > 0}
+        if isup is not None and (isup not in grades if isup >= 2 else bool(grades)):
+            _warn_dropped(
+                name, f"its case ISUP is {isup} but its lesion segmentation {str(path)!r} holds grades {sorted(grades)}"
+            )
+            return None
+        sample_dict[key_out] = mask.astype(np.int32)
+        return sample_dict
+
+
+def _warn_dropped(name: str, why: str) -> None:
+    warnings.warn(f"PICAI: sample {name!r} dropped: {why}", stacklevel=3)
 
 
 class PICAI:

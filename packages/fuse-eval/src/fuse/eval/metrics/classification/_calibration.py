@@ -182,6 +182,8 @@ def reliability_diagram(
     target: ArrayLike,
     num_bins: int | None = 10,
     num_quantiles: int | None = None,
+    output_filename: str | os.PathLike[str] | None = None,
+    *,
     ids: Ids | None = None,
 ) -> dict[str, Any]:
     """The data of a reliability diagram (FuseMedML's result keys): samples binned by top-label confidence.
@@ -194,19 +196,25 @@ def reliability_diagram(
       ``num_samples_per_bin``: per-bin counts;
     - ``avg_accuracy``, ``avg_confidence``: overall accuracy and mean confidence; ``total_samples``.
 
-    ``pred`` rows must sum to 1 (relative tolerance 1e-5); ``ids`` only name a bad sample in errors. Empty input gives
-    NaN values with an ``UndefinedMetricWarning``.
+    ``pred`` rows must sum to 1 (relative tolerance 1e-5); ``ids`` (keyword-only) only name a bad sample in errors.
+    Empty input gives NaN values with an ``UndefinedMetricWarning``. With ``output_filename`` (the fifth argument, as
+    in FuseMedML) the diagram is also drawn there (:func:`fuse.eval.plot_reliability_diagram`, needs matplotlib).
 
     >>> result = reliability_diagram([[0.9, 0.1], [0.3, 0.7], [0.4, 0.6], [0.05, 0.95]], [0, 0, 1, 1], num_bins=2)
     >>> result["num_samples_per_bin"].tolist(), result["accuracy"].tolist(), result["avg_accuracy"]
     ([0, 4], [nan, 0.75], 0.75)
     """
+    if output_filename is not None and not isinstance(output_filename, (str, os.PathLike)):
+        raise TypeError(
+            "reliability_diagram(): the fifth argument is output_filename, an image path (as in FuseMedML), got "
+            f"{type(output_filename).__name__}; pass sample ids by keyword: reliability_diagram(..., ids=ids)"
+        )
     bins = _bin(pred, target, num_bins, num_quantiles, ids)
     total = len(bins.confidence)
     if total == 0:
         undefined("a reliability diagram of no samples is undefined")
     edges = bins.edges
-    return {
+    result: dict[str, Any] = {
         "conf_vec": edges,
         "mid_confidence_points": np.diff(edges) / 2 + edges[:-1],
         "accuracy": _bin_accuracy(bins),
@@ -215,6 +223,11 @@ def reliability_diagram(
         "num_samples_per_bin": bins.counts,
         "total_samples": total,
     }
+    if output_filename is not None:
+        from fuse.eval.plots._calibration import plot_reliability_diagram
+
+        plot_reliability_diagram(result, output_filename)
+    return result
 
 
 def expected_calibration_error(

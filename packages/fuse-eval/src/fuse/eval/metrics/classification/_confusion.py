@@ -97,11 +97,16 @@ def confusion_metrics(
     target: ArrayLike,
     pos_class_index: int = 1,
     metrics: Sequence[str] = ("sensitivity",),
-    operation_point: OperationPoint = None,
     sample_weight: ArrayLike | None = None,
+    *,
+    operation_point: OperationPoint = None,
     pos_label: Any = None,
 ) -> dict[str, float]:
     """Metrics of the one-vs-rest confusion counts of class ``pos_class_index``.
+
+    The positional arguments are FuseMedML's (``pred, target, pos_class_index, metrics, sample_weight``);
+    ``operation_point`` and ``pos_label`` are keyword-only. ``metrics`` defaults to ``("sensitivity",)`` (FuseMedML's
+    library function defaulted to no metrics and returned ``{}``).
 
     ``sensitivity``/``recall``/``tpr`` = tp/(tp+fn); ``specificity``/``selectivity``/``tnr`` = tn/(tn+fp);
     ``precision``/``ppv`` = tp/(tp+fp), 0 when nothing is predicted positive (FuseMedML); ``npv`` = tn/(tn+fn);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -155,11 +156,14 @@ def roc_curve(
     target: ArrayLike,
     class_names: Sequence[str | None] | None = None,
     sample_weight: ArrayLike | None = None,
+    output_filename: str | os.PathLike[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """One-vs-rest ROC curves ``{class name: {"fpr", "tpr", "auc"}}`` (sklearn ``roc_curve``).
 
     Without ``class_names`` the curve of the positive class (class 1 of scalar probabilities, the last column of
-    score vectors) is returned under ``"Positive"``, as FuseMedML does; a ``None`` name skips that class.
+    score vectors) is returned under ``"Positive"``, as FuseMedML does; a ``None`` name skips that class. With
+    ``output_filename`` (FuseMedML's fifth argument) the curves are also drawn there
+    (:func:`fuse.eval.plot_roc_curves`, needs matplotlib).
 
     >>> curves = roc_curve([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
     >>> curves["Positive"]["auc"], curves["Positive"]["tpr"].tolist()
@@ -176,6 +180,10 @@ def roc_curve(
             )
         fpr, tpr, thresholds = sk_metrics.roc_curve(positive, scores, sample_weight=weights)
         results[name] = {"fpr": fpr, "tpr": tpr, "thresholds": thresholds, "auc": float(sk_metrics.auc(fpr, tpr))}
+    if output_filename is not None:
+        from fuse.eval.plots._curves import plot_roc_curves
+
+        plot_roc_curves(results, output_filename)
     return results
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from fuse.core import renamed_keywords
 from fuse.eval.framework._arrays import ArrayLike, Ids
 from fuse.eval.framework._lazy import scipy_optimize as optimize
 from fuse.eval.framework._lazy import scipy_special as special
@@ -159,10 +160,12 @@ def _fusemedml_lbfgs_temperature(logits: np.ndarray, labels: np.ndarray) -> floa
     return float(temperature)
 
 
+@renamed_keywords(pred="logits")
 def find_temperature(logits: ArrayLike, target: ArrayLike, optimizer: str = "exact", ids: Ids | None = None) -> float:
     """The temperature ``T`` minimising the mean cross-entropy of ``softmax(logits / T)`` (temperature scaling,
     Guo et al. 2017), fitted on ``logits`` (one vector per sample, before the softmax; a scalar per sample is the
-    logit of class 1) and integer (or one-hot) ``target``.
+    logit of class 1) and integer (or one-hot) ``target``. FuseMedML's keyword ``pred=`` is accepted for ``logits``
+    with a ``DeprecationWarning``.
 
     - ``optimizer="exact"`` (default): the minimiser itself, to machine precision (scipy ``brentq`` on the
       derivative, which is monotone in ``1 / T``);
@@ -188,9 +191,12 @@ def find_temperature(logits: ArrayLike, target: ArrayLike, optimizer: str = "exa
     return _exact_temperature(matrix, labels)
 
 
+@renamed_keywords(pred="logits")
 def apply_temperature(logits: ArrayLike, temperature: float) -> np.ndarray:
     """Calibrated probabilities ``softmax(logits / temperature)`` (scipy), ``(n, C)`` for logit vectors; for a scalar
-    logit of class 1 per sample, the probability of class 1 (``sigmoid(z / T)``), ``(n,)``.
+    logit of class 1 per sample, the probability of class 1 (``sigmoid(z / T)``), ``(n,)``. FuseMedML's keyword
+    ``pred=`` is accepted for ``logits`` with a ``DeprecationWarning``; ``temperature`` is required (FuseMedML's
+    ``None`` returned the logits unchanged, not probabilities).
 
     >>> apply_temperature([[2.0, 0.0], [0.0, 1.0]], 2.0).round(4).tolist()
     [[0.7311, 0.2689], [0.3775, 0.6225]]

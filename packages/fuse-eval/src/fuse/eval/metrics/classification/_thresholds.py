@@ -140,9 +140,13 @@ def apply_thresholds(
     With ``class_names``, score vectors must hold one score per class. A repeated id (a bootstrap's resampling) is
     computed once: each sample has one class.
 
+    ``ids`` is the second argument (FuseMedML's second was ``operation_point``): a number or string there, or ids
+    not one per sample, raise saying to pass ``operation_point=`` by keyword.
+
     >>> apply_thresholds([0.2, 0.7], ids=["a", "b"], operation_point=0.5)["cls_pred"](["b", "a"]).tolist()
     [1, 0]
     """
+    _check_ids_argument(ids, len(_as_array(pred)))
     ids, first = distinct_samples(ids, "apply_thresholds")
     array = _as_array(pred) if first is None else _as_array(pred)[first]
     if class_names is not None and array.ndim == 2 and array.shape[1] != len(class_names):
@@ -151,6 +155,16 @@ def apply_thresholds(
             f"{list(class_names)!r}"
         )
     return {"cls_pred": PerSampleData(convert_probabilities_to_class(array, operation_point), ids)}
+
+
+def _check_ids_argument(ids: Sequence[Hashable] | np.ndarray | None, num_samples: int) -> None:
+    """Catch FuseMedML's ``apply_thresholds(pred, operation_point)``, whose second argument is now ``ids``."""
+    fix = "apply_thresholds(pred, ids, operation_point=...): the second argument is the sample ids (FuseMedML's was "
+    fix += "operation_point); pass operation_point by keyword"
+    if isinstance(ids, (numbers.Real, str, bytes)):
+        raise TypeError(f"ids must be one id per sample, got {ids!r}; call {fix}")
+    if ids is not None and len(ids) != num_samples:
+        raise ValueError(f"ids has {len(ids)} entries for {num_samples} samples; call {fix}")
 
 
 def operating_point(

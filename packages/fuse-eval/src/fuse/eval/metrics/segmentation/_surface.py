@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -210,7 +210,7 @@ def _spacing_arguments(spacing: str | Spacing) -> tuple[dict[str, Any], dict[str
 
 class MetricHausdorff(_SegmentationMetric):
     """Hausdorff distance (or a percentile of it) per label, averaged over samples; 2-D and 3-D, see
-    :func:`hausdorff_distance`. ``Metric2DHausdorff`` (FuseMedML's name) is this class.
+    :func:`hausdorff_distance`. :class:`Metric2DHausdorff` is FuseMedML's name, with FuseMedML's argument order.
 
     :param pred: key of each sample's predicted label map.
     :param target: key of each sample's target label map.
@@ -300,5 +300,41 @@ class MetricAverageSurfaceDistance(_SegmentationMetric):
         super().__init__(func, pred, target, class_weights, **collected, **kwargs)
 
 
-Metric2DHausdorff = MetricHausdorff
-"""FuseMedML's name for :class:`MetricHausdorff` (which is no longer limited to 2-D)."""
+class Metric2DHausdorff(MetricHausdorff):
+    """FuseMedML's name for :class:`MetricHausdorff` (no longer limited to 2-D), with FuseMedML's argument order:
+    the third positional argument is ``class_weights``; ``spacing``, ``percentile`` and ``labels`` are keyword-only.
+    FuseMedML measured distances between the rows of the 0/1 masks; this measures them between pixel centres, in
+    units of ``spacing`` (default 1 per axis).
+
+    >>> import numpy as np
+    >>> metric = Metric2DHausdorff("pred", "target", {"1": 1.0})
+    >>> metric.collect({"id": ["a"], "pred": [np.array([[1, 0], [0, 0]])], "target": [np.array([[0, 0], [1, 0]])]})
+    >>> metric.eval()
+    {'1': 1.0, 'average': 1.0}
+    """
+
+    def __init__(
+        self,
+        pred: str,
+        target: str,
+        class_weights: ClassWeights = None,
+        *,
+        spacing: str | Spacing = None,
+        percentile: float = 100,
+        labels: Sequence[int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if class_weights is not None and not isinstance(class_weights, Mapping):
+            raise TypeError(
+                "Metric2DHausdorff(pred, target, class_weights): the third argument is class_weights, a dict "
+                f"{{'<label>': weight}} (as in FuseMedML), got {class_weights!r}; pass spacing=... by keyword"
+            )
+        super().__init__(
+            pred,
+            target,
+            spacing=spacing,
+            percentile=percentile,
+            class_weights=class_weights,
+            labels=labels,
+            **kwargs,
+        )

@@ -133,3 +133,22 @@ def test_delete_directory_tree_still_deletes_an_ordinary_directory(tmp_path: Pat
     (tmp_path / "d" / "e").mkdir(parents=True)
     assert delete_directory_tree(tmp_path / "d") is True
     assert not (tmp_path / "d").exists()
+
+
+def test_ndict_update_with_fusemedmls_dict_like_keyword_merges_and_warns() -> None:
+    """``update(dict_like=m)`` was FuseMedML's call; dict semantics stored ``m`` under the key ``dict_like``."""
+    from fuse.core import NDict
+
+    nd = NDict({"a": 1})
+    with pytest.warns(DeprecationWarning, match=r"update\(dict_like=\.\.\.\) is FuseMedML's call"):
+        nd.update(dict_like={"b": {"c": 2}})
+    assert dict(nd) == {"a": 1, "b.c": 2}
+    view = nd["b"]
+    with pytest.warns(DeprecationWarning, match="dict_like"):
+        view.update(dict_like={"d": 3})
+    assert dict(nd) == {"a": 1, "b.c": 2, "b.d": 3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # other calls are dict.update's, quietly
+        nd.update({"e": 4}, f=5)
+        nd.update(dict_like=6)  # not a mapping: a key of that name, as dict.update would
+    assert (nd["e"], nd["f"], nd["dict_like"]) == (4, 5, 6)

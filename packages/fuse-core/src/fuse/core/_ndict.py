@@ -1,9 +1,8 @@
 """``NDict``: a nested dictionary addressed by dotted keypaths.
 
-An ``NDict`` is a ``dict`` of full keypaths (``"data.input.img"``) to leaf values, so getting a leaf is a
-plain C-level dict lookup. Prefixes (``"data.input"``) are not stored: looking one up falls through to
-``__missing__``, which returns a *live view* (:class:`NDictView`) that reads and writes the parent under
-that prefix.
+An ``NDict`` is a ``dict`` of full keypaths (``"data.input.img"``) to leaf values, so getting a leaf is a plain
+C-level dict lookup. Prefixes (``"data.input"``) are not stored: looking one up falls through to ``__missing__``,
+which returns a *live view* (:class:`NDictView`) that reads and writes the parent under that prefix.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from fuse.core._keypaths import (
     unflatten,
 )
 from fuse.core._leaf_values import take_rows, values_equal
+from fuse.core._renamed import positional_from_keyword
 
 __all__ = ["NDict", "NDictView", "NestedKeyError"]
 
@@ -91,8 +91,9 @@ class _NDictMethods:
             value = self.get(key, default)
         return value
 
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+    def update(self, other: Any = _MISSING, /, **kwargs: Any) -> None:
         """Like ``dict.update``, through ``__setitem__``: nested mappings are flattened into keypaths."""
+        other = positional_from_keyword("NDict.update", "dict_like", other, kwargs, _MISSING, default=())
         if isinstance(other, NDict) and other._root() is self._root():
             other = other.to_dict()
         items = other.items() if isinstance(other, Mapping) else other
@@ -402,8 +403,9 @@ class NDict(_NDictMethods, dict[str, Any], metaclass=ABCMeta):  # type: ignore[m
         """All leaf keypaths as a list, in insertion order."""
         return list(_dict_keys(self))
 
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:
-        """Like ``dict.update``; nested mappings are flattened into keypaths."""
+    def update(self, other: Any = _MISSING, /, **kwargs: Any) -> None:
+        """Like ``dict.update``; nested mappings are flattened into keypaths (FuseMedML's ``dict_like=`` warns)."""
+        other = positional_from_keyword("NDict.update", "dict_like", other, kwargs, _MISSING, default=())
         if isinstance(other, Mapping):
             self._merge_mapping("", other)
         else:

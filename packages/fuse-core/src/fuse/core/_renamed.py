@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import inspect
 import warnings
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["renamed_keywords"]
+__all__ = ["positional_from_keyword", "renamed_keywords"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -54,3 +54,31 @@ def renamed_keywords(**old_to_new: str) -> Callable[[Callable[_P, _R]], Callable
         return wrapper
 
     return decorate
+
+
+def positional_from_keyword(
+    who: str, name: str, given: Any, kwargs: dict[str, Any], missing: Any, default: Any = None
+) -> Any:
+    """FuseMedML's keyword ``name=`` for a mapping that fuse takes positionally only (``NDict.update(dict_like=m)``).
+
+    Where nothing was given positionally (``given is missing``) and ``kwargs[name]`` is a mapping, it is popped and
+    returned, with a ``DeprecationWarning``: dict semantics would otherwise store it silently under the key ``name``.
+    Otherwise ``given`` (``default`` when it is ``missing``) is returned and ``kwargs`` left alone.
+
+    >>> import warnings
+    >>> kwargs = {"dict_like": {"a": 1}}
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     positional_from_keyword("NDict.update", "dict_like", None, kwargs, None), kwargs
+    ({'a': 1}, {})
+    >>> str(caught[0].message)
+    "NDict.update(dict_like=...) is FuseMedML's call: pass the mapping positionally, NDict.update(mapping)"
+    """
+    if given is not missing or not isinstance(kwargs.get(name), Mapping):
+        return default if given is missing else given
+    warnings.warn(
+        f"{who}({name}=...) is FuseMedML's call: pass the mapping positionally, {who}(mapping)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return kwargs.pop(name)

@@ -16,13 +16,10 @@ torch = pytest.importorskip("torch")
 
 from fuse.core import create_initial_sample
 from fuse.data import DatasetDefault, MissingSampleKeyError, PipelineDefault, SamplesCacher
+from fuse.data.tokenizers._inject_op import ModularTokenizerOp
 from fuse.data.tokenizers._inputs import TypedInput
 from fuse.data.tokenizers._modular_tokenizer import ModularTokenizer
-from fuse.data.tokenizers._op import (
-    FastModularTokenizer,
-    ModularTokenizerOp,
-    ModularTokenizerWithoutInjectOp,
-)
+from fuse.data.tokenizers._op import FastModularTokenizer, ModularTokenizerWithoutInjectOp
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 SMILES = "CNOSPFIclBr()=#123456[]@+-"
@@ -397,7 +394,7 @@ def test_hub_ids_and_paths_are_told_apart_by_the_folder_existing(
 
 
 def test_without_tokenizers_the_op_names_the_pip_command(tokenizer_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [m for m in sys.modules if m.startswith("fuse.data.tokenizers._") and m != "fuse.data.tokenizers._op"]:
+    for name in [m for m in sys.modules if m.startswith("fuse.data.tokenizers._") and not m.endswith("_op")]:
         monkeypatch.delitem(sys.modules, name)  # restored after the test
     monkeypatch.setitem(sys.modules, "tokenizers", None)
     with pytest.raises(ModuleNotFoundError, match=r'needs tokenizers: pip install "fuse-data\[tokenizers\]"'):

@@ -192,10 +192,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from fuse.data.tokenizers._inject_op import ModularTokenizerOp
     from fuse.data.tokenizers._injector import EmbeddingInfo, InjectorToModularTokenizerLib
     from fuse.data.tokenizers._inputs import ModularTokenizerInput, TypedInput, list_to_tokenizer_string
     from fuse.data.tokenizers._modular_tokenizer import ModularTokenizer
-    from fuse.data.tokenizers._op import FastModularTokenizer, ModularTokenizerOp, ModularTokenizerWithoutInjectOp
+    from fuse.data.tokenizers._op import FastModularTokenizer, ModularTokenizerWithoutInjectOp
     from fuse.data.tokenizers._special_tokens import special_wrap_input, strip_special_wrap
 
 # the modular tokenizer needs the optional `tokenizers` extra, and importing it costs time: its names load on first use
@@ -205,7 +206,7 @@ _TOKENIZER_NAMES = {
     "InjectorToModularTokenizerLib": "fuse.data.tokenizers._injector",
     "ModularTokenizer": "fuse.data.tokenizers._modular_tokenizer",
     "ModularTokenizerInput": "fuse.data.tokenizers._inputs",
-    "ModularTokenizerOp": "fuse.data.tokenizers._op",
+    "ModularTokenizerOp": "fuse.data.tokenizers._inject_op",
     "ModularTokenizerWithoutInjectOp": "fuse.data.tokenizers._op",
     "TypedInput": "fuse.data.tokenizers._inputs",
     "list_to_tokenizer_string": "fuse.data.tokenizers._inputs",

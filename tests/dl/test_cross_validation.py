@@ -42,8 +42,11 @@ def _run(tmp_path: Path, **kwargs: object) -> object:
 
 
 @pytest.mark.slow  # three spawned processes, each importing torch and Lightning
-def test_three_fold_run(tmp_path: Path) -> None:
+def test_three_fold_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     start_method = multiprocessing.get_start_method(allow_none=True)
+    # folds on the CPU share the cores: 3 cores for 3 folds is 1 torch thread each, where torch would take 2 here
+    monkeypatch.setattr("fuse.dl._cross_validation.num_available_cores", lambda: 3)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the fold processes' torch default (they inherit the environment)
     folds = cast("list[tuple[list[int], list[int]]]", _run(tmp_path))
     if start_method != "spawn":  # the runner used a spawn context, not a global set_start_method
         assert multiprocessing.get_start_method() != "spawn"
@@ -57,6 +60,7 @@ def test_three_fold_run(tmp_path: Path) -> None:
         assert (train_ids, validation_ids) == (set(folds[fold][0]), set(folds[fold][1]))
         assert record["torch_seed"] == 0  # Seed.set_seed(repetition index)
         assert record["cuda_visible_devices"] == ""  # CPU
+        assert record["torch_threads_at_start"] == 1
         validation_sets.append(validation_ids)
         for split in ("validation", "test"):
             assert (tmp_path / "inference_dir" / split / "rep_0" / str(fold) / "infer.gz").is_file()

@@ -42,6 +42,7 @@ def train_func(
     paths: dict[str, str],
     train_params: dict[str, Any],
 ) -> None:
+    threads_at_start = torch.get_num_threads()  # what the runner gave this fold process
     torch.set_num_threads(1)
     model_dir = Path(paths["model_dir"])
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -51,6 +52,7 @@ def train_func(
         "validation_ids": validation_dataset.get_all_sample_ids(),
         "torch_seed": torch.initial_seed(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "torch_threads_at_start": threads_at_start,
     }
     (model_dir / "process.json").write_text(json.dumps(record))
     model = make_model(seed=torch.initial_seed())

@@ -24,7 +24,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Literal
 
-from fuse.core import Seed
+from fuse.core import Seed, num_available_cores
 
 __all__ = ["ensemble", "run_cross_validation"]
 
@@ -103,7 +103,7 @@ def run_cross_validation(
     :param num_folds: the number of folds the train/validation set is split into.
     :param num_folds_used: how many of them to run (``num_folds=5, num_folds_used=1``: one 80/20 model).
     :param num_gpus_total: GPUs to use (the first ``num_gpus_total`` that torch sees); ``0`` runs every fold on the CPU, all folds
-        at once.
+        at once, each with at most its share of the available cores as torch threads.
     :param num_gpus_per_split: GPUs per fold process (it sees them as ``cuda:0 ..`` through
         ``CUDA_VISIBLE_DEVICES``); folds wait for a free group.
     :param num_repetitions: how many times to repeat the whole procedure (seed = repetition index).
@@ -154,6 +154,8 @@ def run_cross_validation(
     gpu_groups = _gpu_groups(num_gpus_total, num_gpus_per_split)
     context = multiprocessing.get_context("spawn")
     used = range(num_folds_used)
+    # on the CPU every fold runs at once: each gets its share of the cores (torch's default, all of them, oversubscribes)
+    cpu_threads = None if gpu_groups is not None else max(1, num_available_cores() // num_folds_used)
     for rep in range(num_repetitions):
         jobs = []
         for fold in used:  # one process per fold: validation train/infer/eval, then test infer/eval
@@ -164,7 +166,7 @@ def run_cross_validation(
                 ("infer", infer_func, infer_params, None),
                 ("eval", eval_func, eval_params, None),
             )
-            job = _FoldJob(fold, rep, deterministic_mode, dataset_func, dataset_params, paths)
+            job = _FoldJob(fold, rep, deterministic_mode, dataset_func, dataset_params, paths, cpu_threads)
             jobs.append((f"fold {fold} of repetition {rep}", (job, steps)))
         _run_processes(context, gpu_groups, jobs)
 
@@ -296,6 +298,7 @@ class _FoldJob:
     dataset_func: Callable[..., Any]
     dataset_params: dict[str, Any]
     paths: dict[str, str]
+    cpu_threads: int | None = None  # torch threads at most (folds sharing the CPU); None: torch's default
 
 
 # (step, the user's function for it, its params, the fold's (train_ids, validation_ids) or None for the test set)
@@ -304,6 +307,10 @@ _Step = tuple[Literal["train", "infer", "eval"], Callable[..., Any], dict[str, A
 
 def _fold_process(job: _FoldJob, steps: Sequence[_Step]) -> None:
     """The body of one spawned process: seed, then each step (train / infer / eval) in turn."""
+    if job.cpu_threads is not None:
+        import torch
+
+        torch.set_num_threads(min(torch.get_num_threads(), job.cpu_threads))  # never more than the user set
     Seed.set_seed(job.rep, deterministic_mode=job.deterministic_mode)
     for step, func, params, ids in steps:
         fold_paths = _fold_paths(job.paths, ids, job.fold, job.rep)

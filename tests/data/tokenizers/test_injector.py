@@ -344,8 +344,8 @@ def test_a_missing_dict_key_names_the_sample_and_the_key() -> None:
         build_placeholders(sequence="<@TOKENIZER-TYPE=SCALARS_FROM_DICT>data.w")
 
 
-def test_vectors_are_not_supported_yet() -> None:
-    with pytest.raises(NotImplementedError, match="EXTERNAL_EMBEDDINGS_FROM_DICT"):
+def test_vectors_parts_are_refused_naming_the_part_type_to_use() -> None:
+    with pytest.raises(ValueError, match="EXTERNAL_EMBEDDINGS_FROM_DICT"):
         build_placeholders(sequence="<@TOKENIZER-TYPE=VECTORS_FROM_DICT>data.v")
 
 

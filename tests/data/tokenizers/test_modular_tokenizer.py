@@ -133,6 +133,15 @@ def test_padding_to_max_len(make_tokenizer: Make) -> None:
         tok.encode_list([TypedInput("AA", "AC")], padding_token="<NOPE>")
     with pytest.raises(ValueError, match="pad_token '<NOPE>' is not in the vocabulary"):
         tok.enable_padding(pad_token="<NOPE>")
+    for unsupported in ({"direction": "left"}, {"pad_to_multiple_of": 8}):  # injected positions count from the left
+        with pytest.raises(ValueError, match="pads on the right to a fixed length only"):
+            tok.enable_padding(pad_token="<PAD>", length=5, **unsupported)
+    assert tok.get_expected_max_len() == 5  # a refused call changes nothing
+    for unsupported_cut in ({"direction": "left"}, {"stride": 2}, {"strategy": "only_first"}):
+        with pytest.raises(ValueError, match="cuts its merged sequence from the right"):
+            tok.enable_truncation(4, **unsupported_cut)
+    tok.enable_truncation(4)
+    assert tok.get_expected_max_len() == 4
     with pytest.raises(ValueError, match="not pad_id=9"):
         tok.enable_padding(pad_token="<PAD>", pad_id=9)
 
@@ -266,15 +275,29 @@ def test_unigram_models_are_refused_with_the_file(tmp_path: Path) -> None:
         ModularTokenizer([info])
 
 
-def test_get_vocab_is_undefined_but_the_typed_vocab_is_not(make_tokenizer: Make) -> None:
+def test_get_vocab_is_refused_where_a_token_has_two_ids_and_the_typed_vocab_is_always_defined(
+    make_tokenizer: Make,
+) -> None:
     tok = make_tokenizer()
-    with pytest.raises(NotImplementedError, match="get_typed_vocab"):
+    with pytest.raises(ValueError, match=r"'C': \[.*get_typed_vocab"):
         tok.get_vocab()
     typed = tok.get_typed_vocab(with_added_tokens=False)
     assert typed[("SMILES", "C")] == tok.token_to_id("C", "SMILES") != typed[("AA", "C")]
     assert len(typed) == tok.get_vocab_size(with_added_tokens=False)
-    with pytest.raises(NotImplementedError, match="add_special_tokens"):
-        tok.add_tokens(["X"])
+    assert not hasattr(tok, "add_tokens")  # FuseMedML's only raised; add_special_tokens / add_single_tokenizer
+
+
+def test_get_vocab_without_clashing_tokens_is_every_token_by_its_id(sources: list[dict[str, Any]]) -> None:
+    from fuse.data import ModularTokenizer
+
+    # amino acids and gene symbols share no token (SMILES and amino acids share "C", "N", ...)
+    tok = ModularTokenizer([s for s in sources if s["name"] != "SMILES"], special_tokens_list=["<EOS>"])
+    vocab = tok.get_vocab()
+    typed = tok.get_typed_vocab()
+    assert vocab == {token: token_id for (_, token), token_id in typed.items()}
+    assert len(vocab) == tok.get_vocab_size()  # every id once
+    assert all(tok.id_to_token(token_id) == token for token, token_id in vocab.items())
+    assert set(tok.get_vocab(with_added_tokens=False)) == set(vocab) - set(tok.get_added_vocab())
 
 
 def test_importing_fuse_data_does_not_import_tokenizers() -> None:

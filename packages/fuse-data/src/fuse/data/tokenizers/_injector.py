@@ -98,9 +98,9 @@ class InjectorToModularTokenizerLib:
                 spec = _embedding_spec(part_type, text, sample_dict)
                 with_placeholders += [f"<@TOKENIZER-TYPE={default_sub_tokenizer_name}>", EMBEDDINGS_TOKEN * spec.length]
             elif part_type.startswith("VECTORS_"):
-                raise NotImplementedError(
-                    f"<@TOKENIZER-TYPE={part_type}> (sample {sample_id_of(sample_dict)!r}): VECTORS_* parts are not "
-                    "supported; inject vectors as EXTERNAL_EMBEDDINGS_FROM_DICT"
+                raise ValueError(
+                    f"<@TOKENIZER-TYPE={part_type}> (sample {sample_id_of(sample_dict)!r}): VECTORS_* is not a part "
+                    "type of the modular tokenizer (FuseMedML reserved it); inject vectors as EXTERNAL_EMBEDDINGS_FROM_DICT"
                 )
             else:
                 with_placeholders += [f"<@TOKENIZER-TYPE={part_type}>", text]

@@ -93,11 +93,24 @@ class _Lookup:
         return None if entry is None else str(entry["token"])
 
     def get_vocab(self, with_added_tokens: bool | None = True) -> dict[str, int]:
-        """Not defined for a modular tokenizer (a token may have one id per sub-tokenizer): raises; use
-        :meth:`get_added_vocab` or :meth:`get_typed_vocab`."""
-        raise NotImplementedError(
-            "a modular tokenizer has no single {token: id} vocabulary: use get_added_vocab() or get_typed_vocab()"
-        )
+        """``{token: id}`` over every sub-tokenizer (the shared special tokens too when ``with_added_tokens``).
+
+        Defined only where each token has one id: a token that two sub-tokenizers hold under different ids (``"C"``
+        in amino acids and in SMILES) raises ``ValueError`` naming it, as :meth:`token_to_id` does without
+        ``t_type``; :meth:`get_typed_vocab` keys by ``(type, token)`` and is always defined.
+        """
+        vocab: dict[str, int] = {}
+        clashes: dict[str, set[int]] = {}
+        for (_, token), token_id in self.get_typed_vocab(with_added_tokens).items():
+            if vocab.setdefault(token, token_id) != token_id:
+                clashes.setdefault(token, {vocab[token]}).add(token_id)
+        if clashes:
+            shown = ", ".join(f"{token!r}: {sorted(ids)}" for token, ids in list(clashes.items())[:5])
+            raise ValueError(
+                f"{len(clashes)} token(s) have one id per sub-tokenizer ({shown}), so there is no single "
+                "{token: id} vocabulary: use get_typed_vocab() ({(type, token): id})"
+            )
+        return vocab
 
     def get_added_vocab(self) -> dict[str, int]:
         """``{token: id}`` of the shared special tokens."""

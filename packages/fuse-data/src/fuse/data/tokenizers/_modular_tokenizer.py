@@ -297,9 +297,18 @@ class ModularTokenizer(_Encoder):
         length: int | None = None,
         pad_to_multiple_of: int | None = None,
     ) -> None:
-        """Pad (right) every encoding to ``length`` with ``pad_token``/``pad_id``; also truncates to ``length``."""
+        """Pad (right) every encoding to ``length`` with ``pad_token``/``pad_id``; also truncates to ``length``.
+
+        ``direction`` and ``pad_to_multiple_of`` are ``tokenizers``' arguments, kept for its signature: only
+        ``"right"`` and ``None`` are accepted (as in FuseMedML), because the positions of injected scalars and
+        embeddings, and the truncation of each part, count tokens from the left with nothing before them.
+        """
         if direction != "right" or pad_to_multiple_of is not None:
-            raise NotImplementedError("the modular tokenizer pads on the right only, without pad_to_multiple_of")
+            raise ValueError(
+                f"enable_padding(direction={direction!r}, pad_to_multiple_of={pad_to_multiple_of!r}): the modular "
+                "tokenizer pads on the right to a fixed length only (injected positions count from the left); give "
+                "length= instead"
+            )
         if pad_token is None and pad_id is None:
             raise ValueError("enable_padding needs pad_token or pad_id")
         if pad_token is not None:
@@ -325,9 +334,17 @@ class ModularTokenizer(_Encoder):
         strategy: str | None = "longest_first",
         direction: str | None = "right",
     ) -> None:
-        """Truncate (right) every encoding to ``max_length`` (and pad to it when padding is enabled)."""
+        """Truncate (right) every encoding to ``max_length`` (and pad to it when padding is enabled).
+
+        ``stride``, ``strategy`` and ``direction`` are ``tokenizers``' arguments, kept for its signature: only their
+        defaults are accepted (as in FuseMedML); the merged sequence is one piece per type, cut from the right.
+        """
         if stride != 0 or strategy != "longest_first" or direction != "right":
-            raise NotImplementedError("the modular tokenizer truncates on the right only, with stride 0, longest_first")
+            raise ValueError(
+                f"enable_truncation(stride={stride!r}, strategy={strategy!r}, direction={direction!r}): the modular "
+                "tokenizer cuts its merged sequence from the right (stride 0, longest_first); per-part limits are "
+                "ModularTokenizerInput(max_len=..., truncate_mode=...)"
+            )
         self.max_len = max_length
 
     @property
@@ -364,11 +381,3 @@ class ModularTokenizer(_Encoder):
         from fuse.data.tokenizers._edit import add_single_tokenizer
 
         add_single_tokenizer(self, tokenizer_info)
-
-    def add_tokens(self, tokens: Iterable[str]) -> int:
-        """Not supported, as in FuseMedML: a regular token belongs to one sub-tokenizer; add shared tokens with
-        :meth:`add_special_tokens`, or a sub-tokenizer with :meth:`add_single_tokenizer`."""
-        raise NotImplementedError(
-            "add_tokens is not defined for a modular tokenizer: use add_special_tokens (shared tokens) or "
-            "add_single_tokenizer (a new sub-tokenizer with its regular tokens)"
-        )

@@ -121,6 +121,15 @@ def test_loss_default_missing_key_names_it_and_the_similar_keys() -> None:
     assert "similar keys present: 'model.logits.classification'" in message
 
 
+def test_loss_default_missing_target_names_its_role() -> None:
+    # both keys are read in one call: the error still names the missing one and its role
+    loss = LossDefault(pred="model.logits.classification", target="data.labl", callable=F.cross_entropy)
+    with pytest.raises(
+        KeyError, match=r"LossDefault: the batch_dict has no key 'data.labl' \(target\); .*'data.label'"
+    ):
+        loss(_batch())
+
+
 def test_loss_default_prefix_key_is_an_error_not_a_view() -> None:
     loss = LossDefault(pred="model.logits", target="data.label", callable=F.cross_entropy)
     with pytest.raises(KeyError, match=r"'model.logits' \(pred\) is a prefix .*'model.logits.classification'"):

@@ -11,7 +11,7 @@ from torch import nn
 
 from fuse.core import NDict
 from fuse.dl import MissingBatchKeyError, ModelWrapDictToSeq, ModelWrapSeqToDict
-from fuse.dl._batch_keys import batch_value
+from fuse.dl._batch_keys import batch_value, batch_values
 
 
 @pytest.fixture(autouse=True)
@@ -160,6 +160,16 @@ def test_batch_value_with_plain_dict_says_how_to_nest() -> None:
         KeyError, match=r"me: the batch_dict has no key 'data.x'; .*'data'; wrap a nested dict in fuse.core.NDict"
     ):
         batch_value({"data": {"x": 1}}, "data.x", "me")
+
+
+def test_batch_values_reads_several_keys_and_names_the_missing_one() -> None:
+    batch = NDict({"data.a": 1, "data.b": {"c": 2}})
+    assert batch_values(batch, ["data.a", "data.b.c"], "me") == [1, 2]
+    assert batch_values({"a": 1, "b": 2}, ["b", "a"], "me") == [2, 1]  # a plain dict too
+    with pytest.raises(KeyError, match=r"^me: the batch_dict has no key 'data.bb' \(second\); similar keys present"):
+        batch_values(batch, ["data.a", "data.bb"], "me", ["first", "second"])
+    with pytest.raises(KeyError, match=r"'data.b' \(second\) is a prefix of several batch_dict keys"):
+        batch_values(batch, ["data.a", "data.b"], "me", ["first", "second"])
 
 
 def test_dict_to_seq() -> None:

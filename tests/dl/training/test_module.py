@@ -3,6 +3,7 @@ DataFrame that fuse-eval evaluates, and names what failed."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from fuse.core import NDict
 from fuse.data import CollateDefault
-from fuse.dl import LightningModuleDefault, LossDefault, convert_predictions_to_dataframe, load_model
+from fuse.dl import LightningModuleDefault, LossDefault, convert_predictions_to_dataframe, load_model, step_losses
 from fuse.eval import EvaluatorDefault, MetricAUCROC, MetricDefault, MetricPerBatchDefault
 from fuse_dl_train_support import make_loader, make_model, make_module
 
@@ -242,3 +243,81 @@ def test_losses_reach_the_batch_wherever_a_metric_or_a_later_loss_reads_them(tmp
     assert float(trainer.callback_metrics["train.metrics.mean_loss"]) == pytest.approx(
         float(trainer.callback_metrics["train.losses.ce"]), rel=1e-5
     )  # two equal batches: the mean of the batch losses is the per-sample mean
+
+
+class _ForwardCounted(LightningModuleDefault):
+    """A subclass whose forward does more than run the model (here: counts its calls)."""
+
+    calls = 0
+
+    def forward(self, batch_dict: NDict) -> NDict:
+        type(self).calls += 1
+        return super().forward(batch_dict)
+
+
+def test_every_step_runs_a_subclass_forward_and_the_hooks_on_the_model(tmp_path: Path) -> None:
+    # the step path calls the model without LightningModuleDefault.forward's own call; a subclass's forward, and
+    # hooks registered on the model or globally, must still run on every training, validation and predict step
+    hooked: list[str] = []
+    arguments = {"train_metrics": None, "best_epoch_source": None}
+    module = _ForwardCounted(model_dir=None, model=make_model(), **{**_module_arguments(), **arguments})
+    module.model.register_forward_hook(lambda *_: hooked.append("model"))
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda layer, *_: hooked.append("global") if isinstance(layer, LossDefault) else None
+    )
+    try:
+        trainer = _trainer(tmp_path, max_epochs=1, enable_checkpointing=False, num_sanity_val_steps=0)
+        trainer.fit(module, make_loader(range(48)), make_loader(range(300, 332)))  # 3 + 2 batches
+        module.set_predictions_keys(["model.output.cls"])
+        trainer.predict(module, make_loader(range(300, 316)))  # 1 batch
+    finally:
+        handle.remove()
+    assert _ForwardCounted.calls == 6
+    assert hooked.count("model") == 6
+    assert hooked.count("global") == 5  # the loss of each training and validation step
+
+
+def test_every_step_runs_a_forward_replaced_on_the_instance(tmp_path: Path) -> None:
+    # what Lightning does to a torch.compile'd LightningModule: forward wrapped on the instance
+    module = make_module(None, train_metrics=None, best_epoch_source=None)
+    calls: list[int] = []
+    original = module.forward
+
+    def counted(batch_dict: NDict) -> NDict:
+        calls.append(1)
+        return original(batch_dict)
+
+    module.forward = counted  # type: ignore[method-assign]
+    trainer = _trainer(tmp_path, max_epochs=1, enable_checkpointing=False, num_sanity_val_steps=0)
+    trainer.fit(module, make_loader(range(48)), make_loader(range(300, 332)))
+    assert len(calls) == 5
+
+
+def _module_arguments() -> dict[str, Any]:
+    return {
+        "losses": {"ce": LossDefault(pred="model.logits.cls", target="data.label", callable=F.cross_entropy)},
+        "optimizers_and_lr_schs": lambda module: torch.optim.SGD(module.parameters(), lr=0.01),
+    }
+
+
+@pytest.mark.parametrize("name", ["a..b", ".ce", "ce."])
+def test_a_loss_name_that_is_not_a_keypath_is_refused_on_every_step(name: str) -> None:
+    batch = NDict({"pred": torch.tensor([1.0, 3.0])})
+    losses = {name: lambda batch_dict: batch_dict["pred"].mean()}
+    for _ in range(2):  # the check is remembered for valid names only: an invalid one fails every time
+        with pytest.raises(ValueError, match=re.escape(f"'losses.{name}'")):
+            step_losses(losses, batch)
+    assert "losses" not in batch
+
+
+def test_losses_are_stored_in_ndicts_and_plain_dicts_alike() -> None:
+    losses = {"first": lambda b: b["pred"].sum(), "second": lambda b: b["losses.first"] * 2}
+    for batch in (NDict({"pred": torch.tensor([1.0, 3.0])}), {"pred": torch.tensor([1.0, 3.0])}):
+        total = step_losses(losses, batch)
+        assert total is not None
+        assert float(total) == 12.0
+        stored = {key: float(value) for key, value in batch.items() if key.startswith("losses")}
+        assert stored == {"losses.first": 4.0, "losses.second": 8.0, "losses.total_loss": 12.0}
+    nested = NDict({"pred": torch.tensor([2.0])})
+    step_losses({"ce": lambda b: b["pred"].sum()}, nested)
+    assert nested["losses"].to_dict() == {"ce": torch.tensor(2.0), "total_loss": torch.tensor(2.0)}

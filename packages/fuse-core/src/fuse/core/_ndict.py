@@ -311,7 +311,7 @@ class NDict(_NDictMethods, dict[str, Any], metaclass=ABCMeta):  # type: ignore[m
         :param already_flat: optimisation: ``dict_like`` is a plain ``dict`` of valid keypaths to leaf values,
             copied as it is (no flattening, no key checks).
         """
-        super().__init__()
+        # no super().__init__(): dict.__new__ made it empty, and dict.__init__ without arguments adds nothing
         if dict_like is None:
             return
         if already_flat:

@@ -10,7 +10,7 @@ from typing import Any
 
 from fuse.core import NDict, NDictView
 
-__all__ = ["MissingBatchKeyError", "batch_value", "input_keys"]
+__all__ = ["MissingBatchKeyError", "batch_value", "batch_values", "input_keys"]
 
 _SIMILAR_KEYS_SHOWN = 5
 _ABSENT = object()
@@ -69,6 +69,29 @@ def batch_value(batch_dict: Mapping[str, Any], key: str, who: str, role: str | N
             f"{shown}"
         )
     return value
+
+
+def batch_values(
+    batch_dict: Mapping[str, Any], keys: Sequence[str], who: str, roles: Sequence[str | None] | None = None
+) -> list[Any]:
+    """``[batch_value(batch_dict, key, who, role) for key, role in zip(keys, roles)]`` in one call: the models and
+    losses of every training step read their keys through it (one Python call per reader instead of one per key).
+
+    >>> from fuse.core import NDict
+    >>> batch_values(NDict({"model.out": 1.0, "data.y": 0.0}), ["model.out", "data.y"], "LossDefault", ["pred", "target"])
+    [1.0, 0.0]
+    """
+    if type(batch_dict) is NDict:  # batch_value's per-step path, for all keys at once
+        values = []
+        for key in keys:
+            value = dict.get(batch_dict, key, _ABSENT)
+            if value is _ABSENT:
+                break
+            values.append(value)
+        else:
+            return values
+    roles = [None] * len(keys) if roles is None else roles
+    return [batch_value(batch_dict, key, who, role) for key, role in zip(keys, roles, strict=True)]
 
 
 def _similar_keys(key: str, keys: list[str]) -> str:

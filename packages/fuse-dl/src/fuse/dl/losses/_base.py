@@ -16,9 +16,11 @@ import torch
 from torch import nn
 
 from fuse.core import NDict
-from fuse.dl._batch_keys import batch_value
+from fuse.dl._batch_keys import batch_value, batch_values
 
 __all__ = ["LossBase", "LossDefault", "LossExtractFromBatchDict", "LossWarmUp", "LossWrapToDict"]
+
+_PRED_TARGET = ("pred", "target")  # LossDefault's roles of its two keys, for error messages
 
 
 def _describe(value: Any) -> str:
@@ -171,8 +173,7 @@ class LossDefault(LossBase):
         # runs every training step: the error description is built only on an error
         if self.preprocess_func is not None:
             batch_dict = _preprocess(batch_dict, self.preprocess_func, "LossDefault")
-        preds = batch_value(batch_dict, self.pred, "LossDefault", "pred")
-        targets = batch_value(batch_dict, self.target, "LossDefault", "target")
+        preds, targets = batch_values(batch_dict, (self.pred, self.target), "LossDefault", _PRED_TARGET)
 
         try:  # the call itself, not through _call_loss: no closure is made per step
             loss = self.callable(preds, targets)

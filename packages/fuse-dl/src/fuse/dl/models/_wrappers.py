@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from fuse.core import NDict
-from fuse.dl._batch_keys import batch_value
+from fuse.dl._batch_keys import batch_value, batch_values
 
 __all__ = ["ModelWrapDictToSeq", "ModelWrapSeqToDict"]
 
@@ -94,7 +94,7 @@ class ModelWrapSeqToDict(nn.Module):
         if isinstance(self.model_inputs, dict):
             model_input = {name: batch_value(batch_dict, key, who) for name, key in self.model_inputs.items()}
         else:
-            model_input = [batch_value(batch_dict, key, who) for key in self.model_inputs]
+            model_input = batch_values(batch_dict, self.model_inputs, who)
         if self.pre_forward_processing_function is not None:
             model_input = self.pre_forward_processing_function(model_input)
 

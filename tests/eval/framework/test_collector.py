@@ -20,6 +20,15 @@ from fuse.eval import (
 )
 
 
+def test_ids_are_a_leaf_not_a_prefix_of_other_keys() -> None:
+    # "id" names no leaf here, only the prefix of "id.site": the ids are data.sample_id
+    collector = MetricCollector(pred="pred", target="target")
+    batch = NDict({"id": {"site": ["x", "y"]}, "data.sample_id": ["a", "b"], "pred": [0.2, 0.9], "target": [0, 1]})
+    collector.collect(batch)
+    collector.collect({"id": ["c"], "pred": [0.4], "target": [1]})  # a plain dict: its "id" is the leaf
+    assert collector.get_ids() == ["a", "b", "c"]
+
+
 def test_collector_batches_columnar_and_reordered() -> None:
     torch = pytest.importorskip("torch")
     collector = MetricCollector(pred="model.out", target="data.label")

@@ -16,6 +16,8 @@ __all__ = ["MetricCollector"]
 
 GatherFunc = Callable[[dict[str, list[Any]]], dict[str, list[Any]]]
 
+_ABSENT = object()
+
 
 class MetricCollector:
     """Collects ``name -> key`` values from batches (``collect``) or a DataFrame (``set``), and the sample ids.
@@ -100,7 +102,7 @@ class MetricCollector:
         """The one collection path: batch pre-process, per-sample pre/post-process (if any), batch post-process,
         distributed gather (batches only), then append.
         """
-        batch = batch if isinstance(batch, NDict) else NDict(batch)
+        batch = batch if type(batch) is NDict or isinstance(batch, NDict) else NDict(batch)  # type(): every step
         if self._batch_pre is not None:
             batch = NDict(self._batch_pre(batch))
         ids: Any
@@ -153,15 +155,17 @@ class MetricCollector:
         if not self._collect_ids:
             return None
         for key in self.DEFAULT_ID_KEYS:
-            if key in source:
-                return to_numpy(source[key])
+            # ids are a leaf: in an NDict, one lookup (a prefix such as "id" of "id.x" is not an id column)
+            ids = dict.get(source, key, _ABSENT) if type(source) is NDict else source.get(key, _ABSENT)
+            if ids is not _ABSENT:
+                return to_numpy(ids)
         return None
 
     def _extend(self, columns: Mapping[str, np.ndarray | list[Any]], ids: Any) -> None:
         for name, chunk in columns.items():
             self._values.setdefault(name, []).append(chunk)
         if ids is not None:
-            self._ids.extend(list(ids))
+            self._ids.extend(ids)
         self._arrays = None
         self._index = None
 

@@ -50,7 +50,7 @@ NUM_BATCHES = 160
 ROUNDS = 7
 TARGET_OVERHEAD = 0.05
 LEAN_HIDDEN = 256
-LEAN_ROUNDS = 25  # the lean step is short and the machine may be busy: more rounds for a stable best
+LEAN_ROUNDS = 40  # the lean step is short and the machine may be busy: more rounds for a stable best
 
 
 class OpMakeSample(OpBase):

@@ -32,7 +32,8 @@ class MetricCollector:
     :param batch_post_collect_process_func: ``f(**picked_batch) -> dict`` applied to every batch's picked values.
     :param post_keys_to_collect: the names a post-collect function returns (default: all of them).
     :param collect_distributed: apply ``gather_func`` to what the batches collected (distributed training).
-    :param collect_ids: collect ids from the first of ``id``, ``data.sample_id``, ``sample_id`` present.
+    :param collect_ids: collect ids from the first of ``id``, ``data.sample_id``, ``sample_id`` present as a value
+        (in an ``NDict``, a key that is only the prefix of others, such as ``id`` of ``id.site``, is not an id column).
     :param gather_func: ``f({name: list of local values, "id": ids}) -> same, gathered from all ranks``;
         fuse-dl provides one for DDP, so this package never imports torch. It runs once, on everything the
         batches collected, when the collected data is first read (``eval``, ``get``): one collective per metric

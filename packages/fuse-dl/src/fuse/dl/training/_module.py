@@ -35,7 +35,6 @@ __all__ = ["LightningModuleDefault"]
 Losses = Mapping[str, Callable[[NDict], torch.Tensor]]
 Metrics = Mapping[str, MetricBase]
 _LOG_UNITS = (None, "optimizer_step", "epoch")
-_dict_setitem = dict.__setitem__
 
 quiet_lightning_notices()  # at import: Lightning prints its tips when the Trainer is built, before any module hook
 
@@ -277,8 +276,7 @@ class LightningModuleDefault(pl.LightningModule):
         else:
             batch_dict = NDict(batch)  # a copy: the caller's batch is left as it is
         trainer = self._trainer  # the trainer's step without LightningModule's two property hops (every step)
-        # a valid keypath and an int leaf: NDict.__setitem__'s checks have nothing to do (its call costs every step)
-        _dict_setitem(batch_dict, "global_step", trainer.global_step if trainer is not None else self.global_step)
+        batch_dict["global_step"] = trainer.global_step if trainer is not None else self.global_step
         # through self.forward: a subclass overrides it, and Lightning replaces it on the instance to compile it
         return self.forward(batch_dict)
 

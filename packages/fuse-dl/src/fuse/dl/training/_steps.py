@@ -31,7 +31,6 @@ metric whose value still differs across ranks is warned about), pass ``batch_siz
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -42,8 +41,6 @@ import torch
 from fuse.core import NDict, add_note, to_numpy
 from fuse.dl.training._ddp import ID_KEYS
 from fuse.eval import MetricBase
-
-_dict_setitem = dict.__setitem__
 
 __all__ = [
     "compute_losses",
@@ -79,9 +76,6 @@ def compute_losses(
         return None, {}
     total: torch.Tensor | None = None
     detached: dict[str, torch.Tensor] = {}
-    # every training step stores its losses: into an NDict, directly under keys checked once (_loss_key), as
-    # NDict.__setitem__ stores a tensor under a valid keypath, without the cost of its call
-    into_ndict = store and type(batch_dict) is NDict
     for name, loss in losses.items():
         try:
             value = loss(batch_dict)
@@ -91,28 +85,14 @@ def compute_losses(
         if not isinstance(value, torch.Tensor):
             raise TypeError(f"loss {name!r} returned a {type(value).__name__}; a loss must return a scalar tensor")
         if store:  # as each is computed: a later loss may read an earlier one
-            kept = detached[name] = value.detach()
-            if into_ndict:
-                _dict_setitem(batch_dict, _loss_key(name), kept)
-            else:
-                batch_dict["losses." + name] = kept
+            batch_dict["losses." + name] = detached[name] = value.detach()
         total = value if total is None else total + value
     if store and total is not None:
         # one loss: the total is that loss, and its detached value is already at hand
-        detached["total_loss"] = detached[name] if len(detached) == 1 else total.detach()
-        if into_ndict:
-            _dict_setitem(batch_dict, "losses.total_loss", detached["total_loss"])
-        else:
-            batch_dict["losses.total_loss"] = detached["total_loss"]
+        batch_dict["losses.total_loss"] = detached["total_loss"] = (
+            detached[name] if len(detached) == 1 else total.detach()
+        )
     return total, detached
-
-
-@functools.cache
-def _loss_key(name: str) -> str:
-    """``"losses." + name``, checked as NDict checks a new key (the same error for an invalid name), once per name."""
-    key = "losses." + name
-    NDict()[key] = None
-    return key
 
 
 def step_metrics(metrics: Mapping[str, MetricBase] | None, batch_dict: NDict) -> None:

@@ -52,11 +52,10 @@ def to_numpy(value: Any) -> Any:
     >>> to_numpy(array) is array
     True
     """
-    torch = sys.modules.get("torch")  # is_tensor's test, inlined: metrics convert every value of every step
-    if torch is None or not isinstance(value, torch.Tensor):
+    if not is_tensor(value):
         return value
     tensor = value.detach().cpu()
-    if tensor.dtype == torch.bfloat16:
+    if tensor.dtype == sys.modules["torch"].bfloat16:
         tensor = tensor.float()
     array: np.ndarray = tensor.numpy()
     return array

@@ -29,6 +29,18 @@ def test_ids_are_a_leaf_not_a_prefix_of_other_keys() -> None:
     assert collector.get_ids() == ["a", "b", "c"]
 
 
+def test_ids_of_a_view_or_subclass_are_a_leaf_too() -> None:
+    # the same rule when the batch is a view of a larger NDict, or an NDict subclass (not the one-lookup path)
+    class Batch(NDict):
+        pass
+
+    collector = MetricCollector(pred="pred", target="target")
+    outer = NDict({"run": {"id": {"site": ["x", "y"]}, "sample_id": ["a", "b"], "pred": [0.2, 0.9], "target": [0, 1]}})
+    collector.collect(outer["run"])
+    collector.collect(Batch({"id": {"site": ["z"]}, "sample_id": ["c"], "pred": [0.4], "target": [1]}))
+    assert collector.get_ids() == ["a", "b", "c"]
+
+
 def test_collector_batches_columnar_and_reordered() -> None:
     torch = pytest.importorskip("torch")
     collector = MetricCollector(pred="model.out", target="data.label")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fuse.core import NDict, to_numpy, uncollate
+from fuse.core import NDict, NDictView, to_numpy, uncollate
 from fuse.eval.framework._arrays import Ids, column, id_array, id_index, positions_of
 
 __all__ = ["MetricCollector"]
@@ -156,8 +156,13 @@ class MetricCollector:
         if not self._collect_ids:
             return None
         for key in self.DEFAULT_ID_KEYS:
-            # ids are a leaf: in an NDict, one lookup (a prefix such as "id" of "id.x" is not an id column)
-            ids = dict.get(source, key, _ABSENT) if type(source) is NDict else source.get(key, _ABSENT)
+            # ids are a leaf, never the prefix of other keys ("id" of "id.site"): in an NDict, one lookup
+            if type(source) is NDict:
+                ids = dict.get(source, key, _ABSENT)
+            else:  # a view or an NDict subclass returns a view for a prefix: that is not an id column
+                ids = source.get(key, _ABSENT)
+                if isinstance(ids, NDictView):
+                    ids = _ABSENT
             if ids is not _ABSENT:
                 return to_numpy(ids)
         return None

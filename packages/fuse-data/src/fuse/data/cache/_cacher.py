@@ -245,6 +245,7 @@ class SamplesCacher:
 
     def delete_cache(self) -> None:
         """Delete this cache, every pipeline version of it, in every cache dir (what ``restart_cache=True`` does).
+
         Each ``<cache_dir>/<unique_name>`` must hold only cache versions: one holding anything else (a wrong
         ``cache_dirs`` or ``unique_name``) raises ``ValueError`` naming it, before anything is removed. Unlike
         :meth:`prune` this does not wait for other processes: stop the jobs that read this cache first.
